@@ -1,0 +1,233 @@
+"""Turn a bench folder into `report.md` plus PNG plots."""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+from ..progress import format_latency
+from .stats import bootstrap_geomean_ci, geomean, paired_ratios
+from .store import load_bench
+
+ANCHOR_ORDER = ("numpy", "torch")
+
+
+def _md_escape(text) -> str:
+    return str(text).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;").replace("\n", " ")
+
+
+class BenchResults:
+    """Finished cells indexed by (workload, method, trials) → {seed: latency}."""
+
+    def __init__(self, records: list[dict]):
+        self.records = records
+        self.latency: dict[tuple, dict[int, float]] = defaultdict(dict)
+        self.cells: dict[tuple, dict[int, dict]] = defaultdict(dict)
+        self.flops: dict[str, float] = {}
+        for r in records:
+            c = r["cell"]
+            key = (c["workload"], c["method"], c["trials"])
+            self.cells[key][c["seed"]] = r
+            if r.get("flops"):
+                self.flops[c["workload"]] = r["flops"]
+            if r.get("status") == "ok" and r.get("latency_s"):
+                self.latency[key][c["seed"]] = r["latency_s"]
+        self.workloads = list(dict.fromkeys(r["cell"]["workload"] for r in records))
+        self.methods = list(dict.fromkeys(r["cell"]["method"] for r in records))
+        self.trial_budgets = sorted({r["cell"]["trials"] for r in records if r["cell"]["trials"]})
+
+    def series(self, workload: str, method: str, trials: int) -> dict[int, float]:
+        """Latency by seed; methods that ignore the budget are found under trials 0."""
+        return self.latency.get((workload, method, trials)) or self.latency.get((workload, method, 0), {})
+
+    def anchor(self, workload: str) -> tuple[str, float] | None:
+        for name in ANCHOR_ORDER:
+            values = self.latency.get((workload, name, 0))
+            if values:
+                return name, statistics.median(values.values())
+        return None
+
+    def rows(self):
+        """(workload, method, trials) for every group with at least one cell, in a stable order."""
+        keys = sorted(self.cells, key=lambda k: (self.workloads.index(k[0]), k[2], self.methods.index(k[1])))
+        return keys
+
+
+def comparison_pairs(methods: list[str]) -> list[tuple[str, str]]:
+    """(candidate, baseline) pairs worth a paired speedup: every method over untuned, and every
+    searching method over stock MetaSchedule at the same budget."""
+    pairs = []
+    for baseline in ("untuned", "metaschedule"):
+        if baseline in methods:
+            pairs += [(m, baseline) for m in methods if m != baseline and m not in ANCHOR_ORDER and m != "untuned"]
+    return pairs
+
+
+def _speedup_rows(res: BenchResults) -> list[dict]:
+    rows = []
+    budgets = res.trial_budgets or [0]
+    for candidate, baseline in comparison_pairs(res.methods):
+        for trials in budgets:
+            per_workload = {}
+            for w in res.workloads:
+                base, cand = res.series(w, baseline, trials), res.series(w, candidate, trials)
+                ratios = paired_ratios(base, cand)
+                if not ratios:
+                    continue
+                per_workload[w] = {s: base[s] / cand[s] for s in sorted(set(base) & set(cand))}
+                low, high = bootstrap_geomean_ci(ratios)
+                rows.append(dict(workload=w, trials=trials, candidate=candidate, baseline=baseline, n=len(ratios),
+                                 speedup=geomean(ratios), low=low, high=high))
+            if len(per_workload) > 1:
+                seeds = set.intersection(*(set(v) for v in per_workload.values()))
+                if seeds:  # per seed, geomean over workloads; then bootstrap over seeds
+                    per_seed = [geomean(per_workload[w][s] for w in per_workload) for s in sorted(seeds)]
+                    low, high = bootstrap_geomean_ci(per_seed)
+                    rows.append(dict(workload="geomean over " + ", ".join(per_workload), trials=trials, candidate=candidate,
+                                     baseline=baseline, n=len(per_seed), speedup=geomean(per_seed), low=low, high=high))
+    return rows
+
+
+def write_report(bench_dir: Path) -> Path:
+    settings, records = load_bench(bench_dir)
+    res = BenchResults(records)
+    peak = settings["host"]["peak_gflops"]
+    lines = [f"# shared-mcts bench report: `{bench_dir}`", ""]
+    lines += [
+        f"- Host: {settings['host']['model_name']}; target `{settings['target']}`",
+        f"- fp32 peak: {settings['peak_formula']}",
+        f"- Measurement: {settings['measure']} (median of repeats per candidate; parallel builds, serial runs)",
+        f"- Versions: {settings['versions']}",
+        "- Latency = median over seeds of each cell's final latency: the best schedule, checked against numpy, "
+        "then re-measured in a fresh process. Vendor anchors are timed in-process on the same inputs.",
+        "",
+        "## Best latency per workload and method",
+        "",
+    ]
+    for workload in res.workloads:
+        flops = res.flops.get(workload)
+        anchor = res.anchor(workload)
+        lines += [f"### {workload}" + (f" ({flops / 1e9:.3g} GFLOP)" if flops else ""), ""]
+        header = "| method | trials | seeds ok | median latency | min-max over seeds | GFLOP/s | % of peak |"
+        header += f" speed vs {anchor[0]} |" if anchor else ""
+        lines += [header, "|" + "---|" * (header.count("|") - 1)]
+        for w, method, trials in res.rows():
+            if w != workload:
+                continue
+            cells = res.cells[(w, method, trials)]
+            values = list(res.latency.get((w, method, trials), {}).values())
+            ok = f"{len(values)}/{len(cells)}"
+            if values:
+                med = statistics.median(values)
+                gflops = flops / med / 1e9 if flops else float("nan")
+                row = (f"| {method} | {trials or '-'} | {ok} | {format_latency(med)} | "
+                       f"{format_latency(min(values))} - {format_latency(max(values))} | {gflops:.1f} | {100 * gflops / peak:.1f}% |")
+                row += f" {anchor[1] / med:.2f}x |" if anchor else ""
+            else:
+                row = f"| {method} | {trials or '-'} | {ok} | failed | | | |" + (" |" if anchor else "")
+            lines.append(row)
+        lines.append("")
+    speedups = _speedup_rows(res)
+    if speedups:
+        lines += ["## Paired speedups (by seed)", "",
+                  "Speedup = baseline latency / method latency for the same seed; geometric mean over seeds, "
+                  "95% percentile-bootstrap interval over seeds (only indicative with few seeds: see n). "
+                  "The geomean-over-workloads rows take, per seed, the geomean over workloads first.", "",
+                  "| workload | trials | method | over | n | speedup | 95% CI |", "|---|---|---|---|---|---|---|"]
+        for r in speedups:
+            lines.append(f"| {r['workload']} | {r['trials'] or '-'} | {r['candidate']} | {r['baseline']} | {r['n']} | "
+                         f"{r['speedup']:.2f}x | {r['low']:.2f}-{r['high']:.2f} |")
+        lines.append("")
+    timing = _timing_rows(res)
+    if timing:
+        lines += ["## Wall time per cell", "", "| workload | method | trials | median wall | build | run | other |",
+                  "|---|---|---|---|---|---|---|"] + timing + [""]
+    failures = [r for r in records if r.get("status") != "ok"]
+    if failures:
+        lines += ["## Failed cells", "", "| cell | status | error |", "|---|---|---|"]
+        for r in failures:
+            lines.append(f"| {_md_escape(r['cell']['key'])} | {r['status']} | {_md_escape(r.get('error', ''))[:300]} |")
+        lines.append("")
+    plots = _plots(res, speedups, bench_dir)
+    if plots:
+        lines += ["## Plots", ""] + [f"![{name}]({name})" for name in plots] + [""]
+    path = bench_dir / "report.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def _timing_rows(res: BenchResults) -> list[str]:
+    rows = []
+    for w, method, trials in res.rows():
+        cells = [c for c in res.cells[(w, method, trials)].values() if "wall_s" in c and "build_s" in c]
+        if not cells or not trials:
+            continue
+        wall = statistics.median(c["wall_s"] for c in cells)
+        build = statistics.median(c["build_s"] for c in cells)
+        run = statistics.median(c["run_s"] for c in cells)
+        rows.append(f"| {w} | {method} | {trials} | {wall:.0f} s | {build:.0f} s | {run:.0f} s | {max(wall - build - run, 0):.0f} s |")
+    return rows
+
+
+def _best_so_far(history: list) -> list[float]:
+    best, curve = float("inf"), []
+    for latency in history:
+        if latency is not None:
+            best = min(best, latency)
+        curve.append(best)
+    return curve
+
+
+def _plots(res: BenchResults, speedups: list[dict], out: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    names = []
+    searching = [m for m in res.methods if any(res.cells.get((w, m, t)) for w in res.workloads for t in res.trial_budgets)]
+    if searching:
+        fig, axes = plt.subplots(1, len(res.workloads), figsize=(5 * len(res.workloads), 4), squeeze=False)
+        for ax, workload in zip(axes[0], res.workloads):
+            for method in searching:
+                budgets = [t for t in res.trial_budgets if res.cells.get((workload, method, t))]
+                if not budgets:
+                    continue
+                curves = [_best_so_far(c.get("history") or []) for c in res.cells[(workload, method, budgets[-1])].values()]
+                curves = [c for c in curves if c]
+                if not curves:
+                    continue
+                length = min(len(c) for c in curves)
+                median = np.median(np.array([c[:length] for c in curves]), axis=0) * 1e3
+                ax.plot(np.arange(1, length + 1), median, label=f"{method} (n={len(curves)})")
+            anchor = res.anchor(workload)
+            if anchor:
+                ax.axhline(anchor[1] * 1e3, color="gray", linestyle="--", label=f"{anchor[0]}")
+            ax.set_yscale("log")
+            ax.set_title(workload)
+            ax.set_xlabel("measured trials")
+            ax.set_ylabel("best latency so far (ms, median over seeds)")
+            ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out / "latency_vs_trials.png", dpi=110)
+        plt.close(fig)
+        names.append("latency_vs_trials.png")
+    bars = [r for r in speedups if r["baseline"] == ("metaschedule" if "metaschedule" in res.methods else "untuned")]
+    if bars:
+        fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(bars)), 4))
+        labels = [f"{r['workload'][:24]}\n{r['candidate']} @{r['trials'] or '-'}" for r in bars]
+        values = [r["speedup"] for r in bars]
+        errors = np.array([[r["speedup"] - r["low"] for r in bars], [r["high"] - r["speedup"] for r in bars]])
+        ax.bar(range(len(bars)), values, yerr=errors, capsize=3, color="tab:blue")
+        ax.axhline(1.0, color="black", linewidth=0.8)
+        ax.set_xticks(range(len(bars)))
+        ax.set_xticklabels(labels, rotation=60, ha="right", fontsize=7)
+        ax.set_ylabel(f"speedup over {bars[0]['baseline']} (paired by seed)")
+        ax.set_yscale("log")
+        fig.tight_layout()
+        fig.savefig(out / "speedups.png", dpi=110)
+        plt.close(fig)
+        names.append("speedups.png")
+    return names

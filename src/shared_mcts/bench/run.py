@@ -1,0 +1,130 @@
+"""Run the bench matrix one cell at a time, resumably."""
+
+from __future__ import annotations
+
+import logging
+import platform
+import shutil
+import time
+import traceback
+from pathlib import Path
+
+from ..errors import UserError
+from ..measure import MeasureConfig, Measurer, check_correctness, remeasure
+from ..methods import MethodContext, get_method
+from ..progress import Progress, format_latency
+from ..workloads import get_workload
+from .matrix import Cell, build_cells
+from .store import RESULTS, append_record, open_bench_dir
+
+
+def quiet_metaschedule() -> None:
+    """MetaSchedule logs every XGBoost iteration to stdout; keep its console to errors
+    (its log files in each cell's folder still get everything)."""
+    logging.getLogger("tvm.s_tir.meta_schedule").setLevel(logging.ERROR)
+
+
+def bench_settings(target: dict, measure: MeasureConfig) -> dict:
+    import numpy
+    import tvm
+
+    from ..hardware import host_info
+
+    host = host_info(target)
+    return {
+        "target": target,
+        "measure": measure.as_dict(),
+        "host": host.as_dict(),
+        "peak_formula": host.peak_formula(),
+        "versions": {"tvm": tvm.__version__, "numpy": numpy.__version__, "python": platform.python_version()},
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def run_cell(cell: Cell, method, target: dict, measurer: Measurer, cell_dir: Path, progress: Progress, label: str,
+             remeasure_repeat: int) -> dict:
+    workload = get_workload(cell.workload)
+    if cell_dir.exists():  # left over from a run killed inside this cell: start it afresh
+        shutil.rmtree(cell_dir)
+    cell_dir.mkdir(parents=True)
+    best: list[float] = []
+    started = time.perf_counter()
+
+    def on_trial(i: int, latency: float | None) -> None:
+        if latency is not None and (not best or latency < best[0]):
+            best[:] = [latency]
+        total = cell.trials or 1
+        progress.update(f"{label}: trial {i}/{total}, best {format_latency(best[0] if best else None)}, "
+                        f"{time.perf_counter() - started:.0f} s")
+
+    build0, run0 = measurer.build_seconds, measurer.run_seconds
+    record: dict = {"cell": {**cell.as_dict(), "key": cell.key}}
+    try:
+        result = method.run(MethodContext(workload, target, cell.trials, cell.seed, measurer, cell_dir, on_trial))
+    except UserError:
+        raise
+    except Exception as e:  # a method that crashes is a result of this cell, not the end of the bench
+        record.update(status="failed", error=f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"[:500],
+                      traceback=traceback.format_exc()[-3000:], wall_s=time.perf_counter() - started)
+        return record
+    record.update(
+        search_best_s=result.best_latency_s,
+        history=result.history,
+        info=result.info,
+        wall_s=time.perf_counter() - started,
+        build_s=measurer.build_seconds - build0,
+        run_s=measurer.run_seconds - run0,
+        flops=workload.flops,
+    )
+    if result.best_latency_s is None:
+        record.update(status="failed", error=result.info.get("error", "no successful trial"))
+        return record
+    if not method.produces_schedule:
+        record.update(status="ok", latency_s=result.best_latency_s)
+        return record
+    progress.update(f"{label}: checking and re-measuring the best schedule", force=True)
+    check = check_correctness(workload, result.best_mod, target)
+    record["check"] = check.as_dict()
+    if not check.ok:
+        record.update(status="wrong", error=f"best schedule is wrong: {check.message}")
+        return record
+    (cell_dir / "best.py").write_text(result.best_mod.script())
+    try:
+        again = remeasure(result.best_mod, target, repeat=remeasure_repeat)
+    except Exception as e:
+        record.update(status="failed", error=f"re-measure failed: {e}")
+        return record
+    record.update(status="ok", latency_s=again.median_s, remeasure=again.as_dict())
+    return record
+
+
+def run_bench(workloads: list[str], method_names: list[str], trials: list[int], seeds: list[int], out: Path,
+              target: dict, measure: MeasureConfig, progress: Progress | None = None, remeasure_repeat: int = 10,
+              max_cells: int | None = None) -> list[dict]:
+    """Run every cell not yet in `out/results.jsonl`. `max_cells` stops after that many new
+    cells (used by tests to simulate an interrupted run)."""
+    progress = progress or Progress()
+    for name in workloads:
+        get_workload(name)  # fail on a bad name before anything runs
+    methods = [get_method(m) for m in method_names]
+    done = open_bench_dir(out, bench_settings(target, measure))
+    cells = build_cells(workloads, methods, trials, seeds)
+    todo = [c for c in cells if c.key not in done]
+    progress.line(f"bench: {len(cells)} cells, {len(cells) - len(todo)} already done, {len(todo)} to run -> {out}")
+    if not todo:
+        return []
+    quiet_metaschedule()
+    measurer = Measurer(target, measure)
+    by_name = {m.name: m for m in methods}
+    new_records = []
+    for n, cell in enumerate(todo[: max_cells if max_cells is not None else len(todo)], start=1):
+        label = f"[{n}/{len(todo)}] {cell.workload} {cell.method}" + (f" {cell.trials} trials" if cell.trials else "") + f" seed {cell.seed}"
+        progress.update(label, force=True)
+        record = run_cell(cell, by_name[cell.method], target, measurer, out / "cells" / cell.dirname, progress, label,
+                          remeasure_repeat)
+        record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        append_record(out / RESULTS, record)
+        new_records.append(record)
+        outcome = format_latency(record.get("latency_s")) if record["status"] == "ok" else f"{record['status']}: {record.get('error')}"
+        progress.line(f"{label}: {outcome} ({record['wall_s']:.0f} s)")
+    return new_records

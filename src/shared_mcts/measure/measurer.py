@@ -1,0 +1,127 @@
+"""Build and time candidates: parallel builds, serial runs, failures as results.
+
+Every method (baselines and our search alike) measures through one `Measurer`, so that
+comparisons share the builder, runner and evaluator settings.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+
+from ..hardware import usable_cores
+
+
+@dataclass(frozen=True)
+class MeasureConfig:
+    """How candidates are built and timed. `number`/`repeat`/`min_repeat_ms` are TVM's
+    time_evaluator settings: each of `repeat` timings averages `number` runs, with `number`
+    raised until one timing lasts `min_repeat_ms`. The candidate's latency is the median."""
+
+    number: int = 1
+    repeat: int = 3
+    min_repeat_ms: int = 50
+    enable_cpu_cache_flush: bool = False
+    build_workers: int = 0  # 0: one per usable core
+    build_timeout_s: float = 60.0
+    run_timeout_s: float = 60.0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Measurement:
+    """The outcome of measuring one candidate. `latency_s` is None exactly when it failed."""
+
+    latency_s: float | None
+    run_secs: list[float] = field(default_factory=list)
+    error_kind: str | None = None  # "build", "run", "timeout"
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.latency_s is not None
+
+
+def _error_kind(message: str) -> str:
+    return "timeout" if "Timeout" in message or "timeout" in message else "run"
+
+
+def _first_line(message: str, limit: int = 300) -> str:
+    lines = [line for line in message.strip().splitlines() if line.strip()]
+    # TVM puts the useful line last ("...Error: ..."), after the traceback.
+    return (lines[-1] if lines else message)[:limit]
+
+
+class Measurer:
+    """Wraps MetaSchedule's LocalBuilder (with the lean build function) and LocalRunner."""
+
+    def __init__(self, target: dict, config: MeasureConfig | None = None):
+        from tvm.s_tir import meta_schedule as ms
+        from tvm.target import Target
+
+        from .build import lean_build
+
+        self.config = config or MeasureConfig()
+        self.target_dict = target
+        self.target = Target(target)
+        workers = self.config.build_workers or usable_cores()
+        self.builder = ms.builder.LocalBuilder(
+            max_workers=workers, timeout_sec=self.config.build_timeout_s, f_build=lean_build
+        )
+        self.runner = ms.runner.LocalRunner(
+            timeout_sec=self.config.run_timeout_s,
+            evaluator_config=ms.runner.EvaluatorConfig(
+                number=self.config.number,
+                repeat=self.config.repeat,
+                min_repeat_ms=self.config.min_repeat_ms,
+                enable_cpu_cache_flush=self.config.enable_cpu_cache_flush,
+            ),
+        )
+        self.build_seconds = 0.0
+        self.run_seconds = 0.0
+
+    def measure_mods(self, mods: list) -> list[Measurement]:
+        """Build all modules in parallel, then run them one at a time."""
+        from tvm.s_tir import meta_schedule as ms
+
+        if not mods:
+            return []
+        t0 = time.perf_counter()
+        builds = self.builder.build([ms.builder.BuilderInput(mod, self.target) for mod in mods])
+        self.build_seconds += time.perf_counter() - t0
+
+        results: list[Measurement | None] = [None] * len(mods)
+        run_inputs, run_index = [], []
+        for i, (mod, built) in enumerate(zip(mods, builds)):
+            if built.error_msg is not None:
+                kind = "timeout" if "Timeout" in built.error_msg else "build"
+                results[i] = Measurement(None, error_kind=kind, error=_first_line(built.error_msg))
+                continue
+            args_info = ms.arg_info.ArgInfo.from_prim_func(mod["main"])
+            run_inputs.append(ms.runner.RunnerInput(built.artifact_path, device_type="cpu", args_info=args_info))
+            run_index.append(i)
+
+        t0 = time.perf_counter()
+        # One input per call keeps runs serial and lets a crash take only its own candidate.
+        for i, run_input in zip(run_index, run_inputs):
+            result = self.runner.run([run_input])[0].result()
+            if result.error_msg is not None:
+                results[i] = Measurement(None, error_kind=_error_kind(result.error_msg), error=_first_line(result.error_msg))
+            else:
+                secs = [float(s) for s in result.run_secs]
+                results[i] = Measurement(statistics.median(secs), run_secs=secs)
+        self.run_seconds += time.perf_counter() - t0
+        self._remove_artifacts(builds)
+        return results  # type: ignore[return-value]
+
+    @staticmethod
+    def _remove_artifacts(builds) -> None:
+        import shutil
+        from pathlib import Path
+
+        for built in builds:
+            if built.artifact_path:
+                shutil.rmtree(Path(built.artifact_path).parent, ignore_errors=True)

@@ -1,0 +1,89 @@
+"""Time a final schedule again in a fresh process, with more repeats.
+
+A fresh process avoids caches, allocator state and thermal history left by the search.
+Run as `python -m shared_mcts.measure.remeasure REQUEST.json RESULT.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+
+@dataclass
+class Remeasurement:
+    median_s: float
+    min_s: float
+    max_s: float
+    iqr_s: float
+    samples_s: list[float]
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def spread(self) -> float:
+        """Interquartile range relative to the median."""
+        return self.iqr_s / self.median_s if self.median_s else float("nan")
+
+
+def _summarize(samples: list[float]) -> Remeasurement:
+    ordered = sorted(samples)
+    if len(ordered) >= 4:
+        q1, _, q3 = statistics.quantiles(ordered, n=4)
+    else:
+        q1, q3 = ordered[0], ordered[-1]
+    return Remeasurement(statistics.median(ordered), ordered[0], ordered[-1], q3 - q1, ordered)
+
+
+def remeasure(mod, target: dict, repeat: int = 20, min_repeat_ms: int = 100, timeout_s: float = 600) -> Remeasurement:
+    """Compile and time `mod` in a child process; raises RuntimeError if that fails."""
+    import tvm
+
+    with tempfile.TemporaryDirectory(prefix="shared-mcts-remeasure-") as tmp:
+        request = Path(tmp, "request.json")
+        result = Path(tmp, "result.json")
+        request.write_text(
+            json.dumps({"mod": tvm.ir.save_json(mod), "target": target, "repeat": repeat, "min_repeat_ms": min_repeat_ms})
+        )
+        proc = subprocess.run(
+            [sys.executable, "-m", "shared_mcts.measure.remeasure", str(request), str(result)],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            env=dict(os.environ),
+        )
+        if proc.returncode != 0 or not result.exists():
+            tail = (proc.stderr or proc.stdout).strip().splitlines()
+            raise RuntimeError(f"remeasure failed (exit {proc.returncode}): {tail[-1] if tail else 'no output'}")
+        return _summarize(json.loads(result.read_text())["samples_s"])
+
+
+def _child(request_path: str, result_path: str) -> None:
+    import numpy as np
+    import tvm
+    from tvm.s_tir.meta_schedule.arg_info import ArgInfo
+
+    request = json.loads(Path(request_path).read_text())
+    mod = tvm.ir.load_json(request["mod"])
+    dev = tvm.cpu()
+    rng = np.random.default_rng(0)
+    args = [
+        tvm.runtime.tensor(rng.standard_normal([int(d) for d in info.shape]).astype(str(info.dtype)), dev)
+        for info in ArgInfo.from_prim_func(mod["main"])
+    ]
+    module = tvm.compile(mod, target=tvm.target.Target(request["target"])).jit()
+    module["main"](*args)  # warm-up: first call pays page faults and lazy init
+    timer = module.time_evaluator("main", dev, number=1, repeat=request["repeat"], min_repeat_ms=request["min_repeat_ms"])
+    samples = [float(s) for s in timer(*args).results]
+    Path(result_path).write_text(json.dumps({"samples_s": samples}))
+
+
+if __name__ == "__main__":
+    _child(sys.argv[1], sys.argv[2])
