@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import platform
 import shutil
 import time
@@ -16,12 +15,6 @@ from ..progress import Progress, format_latency
 from ..workloads import get_workload
 from .matrix import Cell, build_cells
 from .store import RESULTS, append_record, open_bench_dir
-
-
-def quiet_metaschedule() -> None:
-    """MetaSchedule logs every XGBoost iteration to stdout; keep its console to errors
-    (its log files in each cell's folder still get everything)."""
-    logging.getLogger("tvm.s_tir.meta_schedule").setLevel(logging.ERROR)
 
 
 def bench_settings(target: dict, measure: MeasureConfig) -> dict:
@@ -57,7 +50,7 @@ def run_cell(cell: Cell, method, target: dict, measurer: Measurer, cell_dir: Pat
         progress.update(f"{label}: trial {i}/{total}, best {format_latency(best[0] if best else None)}, "
                         f"{time.perf_counter() - started:.0f} s")
 
-    build0, run0 = measurer.build_seconds, measurer.run_seconds
+    build0, run0 = measurer.clock.build_s, measurer.clock.run_s
     record: dict = {"cell": {**cell.as_dict(), "key": cell.key}}
     try:
         result = method.run(MethodContext(workload, target, cell.trials, cell.seed, measurer, cell_dir, on_trial))
@@ -72,8 +65,8 @@ def run_cell(cell: Cell, method, target: dict, measurer: Measurer, cell_dir: Pat
         history=result.history,
         info=result.info,
         wall_s=time.perf_counter() - started,
-        build_s=measurer.build_seconds - build0,
-        run_s=measurer.run_seconds - run0,
+        build_s=measurer.clock.build_s - build0,
+        run_s=measurer.clock.run_s - run0,
         flops=workload.flops,
     )
     if result.best_latency_s is None:
@@ -113,7 +106,6 @@ def run_bench(workloads: list[str], method_names: list[str], trials: list[int], 
     progress.line(f"bench: {len(cells)} cells, {len(cells) - len(todo)} already done, {len(todo)} to run -> {out}")
     if not todo:
         return []
-    quiet_metaschedule()
     measurer = Measurer(target, measure)
     by_name = {m.name: m for m in methods}
     new_records = []

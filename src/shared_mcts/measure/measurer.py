@@ -55,8 +55,51 @@ def _first_line(message: str, limit: int = 300) -> str:
     return (lines[-1] if lines else message)[:limit]
 
 
+@dataclass
+class Clock:
+    """Seconds spent building and running, however the builder and runner were called."""
+
+    build_s: float = 0.0
+    run_s: float = 0.0
+
+
+def _timed(builder, runner, clock: Clock):
+    """Wrap a MetaSchedule builder and runner so that every call, ours or MetaSchedule's own
+    inside `tune_tir`, is timed. The runner waits for its results before returning, so its
+    time is the run time, not the time to submit."""
+    from tvm.ir.utils import derived_object
+    from tvm.s_tir import meta_schedule as ms
+    from tvm.s_tir.meta_schedule.runner.local_runner import LocalRunnerFuture
+
+    @derived_object
+    class TimedBuilder(ms.builder.PyBuilder):
+        def build(self, build_inputs):
+            start = time.perf_counter()
+            try:
+                return builder.build(build_inputs)
+            finally:
+                clock.build_s += time.perf_counter() - start
+
+    @derived_object
+    class TimedRunner(ms.runner.PyRunner):
+        def run(self, runner_inputs):
+            start = time.perf_counter()
+            try:
+                results = [future.result() for future in runner.run(runner_inputs)]
+            finally:
+                clock.run_s += time.perf_counter() - start
+            return [
+                LocalRunnerFuture(res=None, error_message=r.error_msg) if r.error_msg is not None
+                else LocalRunnerFuture(res=[float(x) for x in r.run_secs], error_message=None)
+                for r in results
+            ]
+
+    return TimedBuilder(), TimedRunner()
+
+
 class Measurer:
-    """Wraps MetaSchedule's LocalBuilder (with the lean build function) and LocalRunner."""
+    """MetaSchedule's LocalBuilder (with the lean build function) and LocalRunner, timed.
+    `builder` and `runner` are what MetaSchedule-based methods must pass to tune_tir."""
 
     def __init__(self, target: dict, config: MeasureConfig | None = None):
         from tvm.s_tir import meta_schedule as ms
@@ -68,10 +111,10 @@ class Measurer:
         self.target_dict = target
         self.target = Target(target)
         workers = self.config.build_workers or usable_cores()
-        self.builder = ms.builder.LocalBuilder(
+        local_builder = ms.builder.LocalBuilder(
             max_workers=workers, timeout_sec=self.config.build_timeout_s, f_build=lean_build
         )
-        self.runner = ms.runner.LocalRunner(
+        local_runner = ms.runner.LocalRunner(
             timeout_sec=self.config.run_timeout_s,
             evaluator_config=ms.runner.EvaluatorConfig(
                 number=self.config.number,
@@ -80,8 +123,8 @@ class Measurer:
                 enable_cpu_cache_flush=self.config.enable_cpu_cache_flush,
             ),
         )
-        self.build_seconds = 0.0
-        self.run_seconds = 0.0
+        self.clock = Clock()
+        self.builder, self.runner = _timed(local_builder, local_runner, self.clock)
 
     def measure_mods(self, mods: list) -> list[Measurement]:
         """Build all modules in parallel, then run them one at a time."""
@@ -89,9 +132,7 @@ class Measurer:
 
         if not mods:
             return []
-        t0 = time.perf_counter()
         builds = self.builder.build([ms.builder.BuilderInput(mod, self.target) for mod in mods])
-        self.build_seconds += time.perf_counter() - t0
 
         results: list[Measurement | None] = [None] * len(mods)
         run_inputs, run_index = [], []
@@ -104,7 +145,6 @@ class Measurer:
             run_inputs.append(ms.runner.RunnerInput(built.artifact_path, device_type="cpu", args_info=args_info))
             run_index.append(i)
 
-        t0 = time.perf_counter()
         # One input per call keeps runs serial and lets a crash take only its own candidate.
         for i, run_input in zip(run_index, run_inputs):
             result = self.runner.run([run_input])[0].result()
@@ -113,7 +153,6 @@ class Measurer:
             else:
                 secs = [float(s) for s in result.run_secs]
                 results[i] = Measurement(statistics.median(secs), run_secs=secs)
-        self.run_seconds += time.perf_counter() - t0
         self._remove_artifacts(builds)
         return results  # type: ignore[return-value]
 

@@ -8,6 +8,7 @@ of the design space, no cost model guidance).
 
 from __future__ import annotations
 
+import logging
 import statistics
 
 from .base import MethodContext, MethodResult
@@ -48,6 +49,9 @@ class MetaSchedule:
         from tvm.s_tir import meta_schedule as ms
         from tvm.target import Target
 
+        # tune_tir re-arms a DEBUG console logger on every call (it prints each XGBoost
+        # iteration); keep the console to errors, its log files in work_dir get everything.
+        logging.getLogger("tvm.s_tir.meta_schedule").setLevel(logging.ERROR)
         history: list[float | None] = []
         work_dir = ctx.work_dir / "metaschedule"
         work_dir.mkdir(parents=True, exist_ok=True)
