@@ -1,12 +1,17 @@
 """Vendor-library anchors: the same computation in numpy (OpenBLAS) or PyTorch (oneDNN).
 
-They set the bar a tuned TVM kernel is judged against. Timed in this process on the same
-inputs as the TVM kernels; the thread count is whatever the library picks on this machine.
+They set the bar a tuned TVM kernel is judged against. Each is timed in a fresh child process
+(as final TVM schedules are re-measured), so thread pools left spinning by one library cannot
+slow down another; the library picks its own thread count on this machine.
+Run as `python -m shared_mcts.methods.vendor WORKLOAD LIBRARY SEED`.
 """
 
 from __future__ import annotations
 
+import json
 import statistics
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -39,6 +44,29 @@ def torch_available() -> bool:
     return True
 
 
+def _measure(workload_spec: str, library: str, seed: int) -> dict:
+    """Runs in the child: check the library's result against numpy, then time it."""
+    from ..measure.correctness import RELATIVE_TOLERANCE
+    from ..workloads import get_workload
+
+    workload = get_workload(workload_spec)
+    inputs = workload.make_inputs(seed)
+    if library == "numpy":
+        fn, info = workload.reference, {"library": f"numpy {np.__version__}"}
+    else:
+        import torch
+
+        fn, info = workload.torch_reference, {"library": f"torch {torch.__version__}", "threads": torch.get_num_threads()}
+    if fn is None:
+        return {**info, "error": f"workload {workload.name} has no {library} version"}
+    if library != "numpy":
+        got, want = fn(inputs)[0], workload.reference(inputs)[0]
+        err = float(np.max(np.abs(got - want)))
+        if err > RELATIVE_TOLERANCE.get(str(want.dtype), 0) * max(float(np.max(np.abs(want))), 1e-6):
+            return {**info, "error": f"{library} result differs from numpy by {err:.3g}"}
+    return {**info, "samples_s": time_callable(lambda: fn(inputs))}
+
+
 class VendorAnchor:
     uses_trials = False
     produces_schedule = False
@@ -48,28 +76,26 @@ class VendorAnchor:
         self.library = library
 
     def run(self, ctx: MethodContext) -> MethodResult:
-        workload = ctx.workload
-        inputs = workload.make_inputs(ctx.seed)
-        if self.library == "numpy":
-            fn = workload.reference
-            info = {"library": f"numpy {np.__version__}"}
-        else:
-            if not torch_available():
-                raise UserError("the torch anchor needs PyTorch: pip install 'shared-mcts[torch]'")
-            import torch
-
-            fn = workload.torch_reference
-            info = {"library": f"torch {torch.__version__}", "threads": torch.get_num_threads()}
-        if fn is None:
-            return MethodResult(None, None, [], {**info, "error": f"workload {workload.name} has no {self.library} version"})
-        if self.library == "torch":
-            from ..measure.correctness import RELATIVE_TOLERANCE
-
-            got, want = fn(inputs)[0], workload.reference(inputs)[0]
-            err = float(np.max(np.abs(got - want)))
-            if err > RELATIVE_TOLERANCE.get(str(want.dtype), 0) * max(float(np.max(np.abs(want))), 1e-6):
-                return MethodResult(None, None, [], {**info, "error": f"torch result differs from numpy by {err:.3g}"})
-        samples = time_callable(lambda: fn(inputs))
+        if self.library == "torch" and not torch_available():
+            raise UserError("the torch anchor needs PyTorch: pip install 'shared-mcts[torch]'")
+        if ctx.workload.reference is None:
+            return MethodResult(None, None, [], {"error": f"workload {ctx.workload.name} has no {self.library} version"})
+        proc = subprocess.run(
+            [sys.executable, "-m", "shared_mcts.methods.vendor", ctx.workload.name, self.library, str(ctx.seed)],
+            capture_output=True, text=True, timeout=600,
+        )
+        lines = proc.stdout.strip().splitlines()
+        if proc.returncode != 0 or not lines:
+            tail = proc.stderr.strip().splitlines()
+            return MethodResult(None, None, [], {"error": f"{self.library} child failed: {tail[-1] if tail else proc.returncode}"})
+        info = json.loads(lines[-1])
+        samples = info.pop("samples_s", None)
+        if not samples:
+            return MethodResult(None, None, [], info)
         latency = statistics.median(samples)
         ctx.on_trial(1, latency)
-        return MethodResult(latency, None, [latency], info)
+        return MethodResult(latency, None, [latency], {**info, "samples_s": samples})
+
+
+if __name__ == "__main__":
+    print(json.dumps(_measure(sys.argv[1], sys.argv[2], int(sys.argv[3]))))

@@ -1,0 +1,186 @@
+"""The search loop: select -> propose -> filter -> measure a batch -> back up.
+
+Everything outside the tree is reached through the protocols below, so the loop runs with
+fakes in tests. The same seed and the same measurements give the same run: all randomness
+comes from one seeded `random.Random`.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any, Callable, Hashable, Protocol
+
+from ..proposers.base import Edit, Proposal, ProposalRequest, Proposer
+from .budget import Budget
+from .policies import PolicyConfig, can_expand, select
+from .tree import ROOT, Node, Tree
+
+
+class Space(Protocol):
+    def sample(self, count: int, rng: random.Random) -> list[Any]: ...
+    def knobs(self, candidate: Any) -> dict: ...
+    def apply(self, candidate: Any, changes: dict) -> tuple[Any | None, str | None]: ...
+    def key(self, candidate: Any) -> Hashable: ...
+
+
+class Evaluator(Protocol):
+    def measure(self, candidates: list[Any]) -> list[Any]: ...  # items have .latency_s and .error
+
+
+class Ranker(Protocol):
+    def score(self, candidates: list[Any]) -> list[float] | None: ...  # None while untrained
+    def update(self, candidates: list[Any], latencies: list[float | None]) -> None: ...
+
+
+class Router(Protocol):
+    def choose(self, node: Node, tree: Tree, rng: random.Random) -> str: ...
+
+
+class RoundRobin:
+    """Each expansion goes to the next model in turn (the default until issue 5's routers)."""
+
+    def __init__(self, names: list[str]):
+        self.names = list(names)
+        self._next = 0
+
+    def choose(self, node: Node, tree: Tree, rng: random.Random) -> str:
+        name = self.names[self._next % len(self.names)]
+        self._next += 1
+        return name
+
+
+@dataclass
+class SearchConfig:
+    proposals_per_expansion: int = 8  # K edits asked of a proposer
+    batch_size: int = 4  # candidates measured per round (built in parallel)
+    initial_samples: int = 4  # fresh design-space samples measured first
+    dry_rounds_to_exhaust: int = 3  # a node whose expansions found nothing new this often stops expanding
+    max_dry_rounds: int = 200  # safety net: the whole space looks exhausted
+    policy: PolicyConfig = PolicyConfig()
+
+
+@dataclass
+class SearchResult:
+    tree: Tree
+    best: Node | None
+    trials: int
+    stop_reason: str
+    invalid_edits: dict[str, int]
+    duplicate_edits: dict[str, int]
+
+
+Event = Callable[[dict], None]
+
+
+class SearchEngine:
+    def __init__(self, space: Space, evaluator: Evaluator, proposers: dict[str, Proposer], budget: Budget,
+                 seed: int = 0, config: SearchConfig | None = None, ranker: Ranker | None = None,
+                 router: Router | None = None, hardware: dict | None = None, on_event: Event | None = None,
+                 reference_latency_s: float | None = None):
+        if not proposers:
+            raise ValueError("at least one proposer is needed")
+        self.space, self.evaluator, self.proposers = space, evaluator, proposers
+        self.budget, self.config, self.ranker = budget, config or SearchConfig(), ranker
+        self.router = router or RoundRobin(sorted(proposers))
+        self.rng = random.Random(seed)
+        self.hardware = hardware or {}
+        self.on_event = on_event or (lambda event: None)
+        self.tree = Tree()
+        self.tree.reference_latency_s = reference_latency_s
+        self.seen: set = set()
+        self.invalid: dict[str, int] = {}
+        self.duplicates: dict[str, int] = {}
+        self._dry: dict[int, int] = {}
+
+    # -- one round -------------------------------------------------------------------------
+
+    def _history(self, node: Node) -> list[dict]:
+        return [{"node": n.id, "proposer": n.proposer, "edit": n.edit, "latency_s": n.latency_s}
+                for n in self.tree.path(node.id) if n.id != ROOT]
+
+    def _expand_root(self, want: int) -> tuple[str, list[tuple[Any, Edit]]]:
+        # Sample more than we measure once a ranker can pick the promising ones.
+        count = want if self.ranker is None or not self.tree.measured() else max(want, self.config.proposals_per_expansion)
+        fresh = self.space.sample(max(count, 1), self.rng)
+        return "sample", [(c, Edit({}, "fresh random sample of the design space")) for c in fresh]
+
+    def _expand(self, node: Node, name: str) -> list[tuple[Any, Edit]]:
+        request = ProposalRequest(node_id=node.id, candidate=node.candidate, knobs=self.space.knobs(node.candidate),
+                                  history=self._history(node), k=self.config.proposals_per_expansion,
+                                  rng=random.Random(self.rng.getrandbits(64)), hardware=self.hardware)
+        proposal: Proposal = self.proposers[name].propose(request)
+        out, invalid = [], []
+        for edit in proposal.edits:
+            candidate, reason = self.space.apply(node.candidate, edit.changes)
+            if candidate is None:
+                invalid.append({"changes": edit.changes, "reason": reason})
+                self.invalid[name] = self.invalid.get(name, 0) + 1
+            else:
+                out.append((candidate, edit))
+        self.on_event({"event": "proposal", "node": node.id, "proposer": name, "edits": len(proposal.edits),
+                       "valid": len(out), "invalid": invalid, "cost": proposal.cost.as_dict(), "note": proposal.note})
+        return out
+
+    def _round(self) -> None:
+        want = min(self.config.batch_size, self.budget.remaining)
+        node = select(self.tree, self.config.policy)
+        if node.id == ROOT and not self.tree.root.children:
+            want = min(max(self.config.initial_samples, 1), self.budget.remaining)
+        if node.id == ROOT or not can_expand(node):
+            node = self.tree.root
+            name, proposals = self._expand_root(want)
+        else:
+            name = self.router.choose(node, self.tree, self.rng)
+            proposals = self._expand(node, name)
+
+        fresh, keys = [], set()
+        for candidate, edit in proposals:
+            key = self.space.key(candidate)
+            if key in self.seen or key in keys:
+                self.duplicates[name] = self.duplicates.get(name, 0) + 1
+                continue
+            keys.add(key)
+            fresh.append((candidate, edit, key))
+        if not fresh:
+            self._dry[node.id] = self._dry.get(node.id, 0) + 1
+            if node.id != ROOT and self._dry[node.id] >= self.config.dry_rounds_to_exhaust:
+                node.exhausted = True
+            return
+
+        scores = self.ranker.score([c for c, _, _ in fresh]) if self.ranker else None
+        order = list(range(len(fresh)))
+        if scores is not None:
+            order.sort(key=lambda i: (-scores[i], i))
+        chosen = [fresh[i] for i in order[:want]]
+        results = self.evaluator.measure([c for c, _, _ in chosen])
+        self.budget.spend(len(chosen))
+        latencies = []
+        for rank, ((candidate, edit, key), result) in enumerate(zip(chosen, results)):
+            self.seen.add(key)
+            prior = 1.0 / (1 + rank)
+            child = self.tree.add_child(node.id, candidate, name, edit.changes, edit.rationale, prior)
+            self.tree.record(child.id, result.latency_s, getattr(result, "error", None))
+            latencies.append(result.latency_s)
+            self.on_event({"event": "measurement", "node": child.id, "parent": node.id, "proposer": name,
+                           "edit": edit.changes, "rationale": edit.rationale, "latency_s": result.latency_s,
+                           "error": getattr(result, "error", None), "trial": self.budget.used_trials - len(chosen) + rank + 1,
+                           "predicted_score": None if scores is None else scores[order[rank]]})
+        if self.ranker:
+            self.ranker.update([c for c, _, _ in chosen], latencies)
+
+    def run(self) -> SearchResult:
+        dry_total = 0
+        while not self.budget.done():
+            before = self.budget.used_trials
+            self._round()
+            if self.budget.used_trials == before:
+                dry_total += 1
+                if dry_total >= self.config.max_dry_rounds:
+                    return self._result("no new candidate in many rounds: the space looks exhausted")
+            else:
+                dry_total = 0
+        return self._result(self.budget.stop_reason())
+
+    def _result(self, reason: str) -> SearchResult:
+        return SearchResult(self.tree, self.tree.best(), self.budget.used_trials, reason, dict(self.invalid), dict(self.duplicates))

@@ -1,0 +1,85 @@
+"""Tunable knobs with stable, readable names, and the validation TVM does not do.
+
+TVM silently repairs invalid tile factors and does not enforce max_innermost_factor for given
+decisions, so every proposed value is checked here before anything is applied. Pure: no TVM.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+TILE, CATEGORICAL, COMPUTE_LOCATION, SPACE = "tile", "categorical", "compute_location", "space"
+
+
+@dataclass(frozen=True)
+class Knob:
+    name: str  # e.g. "gate/i/tile", "root/unroll", "pad/compute_at", "space"
+    kind: str
+    value: Any
+    block: str = ""
+    loop: str = ""
+    extent: int = 0  # tile: product of the factors
+    parts: int = 0  # tile: number of factors
+    max_innermost: int = 0  # tile: largest allowed innermost factor
+    loop_kind: str = ""  # tile: "spatial" or "reduction"
+    innermost_spatial: bool = False  # tile: the block's last spatial loop (the one vectorized)
+    choices: tuple = field(default_factory=tuple)  # categorical / space: allowed values
+
+    def describe(self) -> str:
+        if self.kind == TILE:
+            return (f"{self.name} = {list(self.value)}: split {self.loop_kind} loop '{self.loop}' of block '{self.block}' "
+                    f"(extent {self.extent}) into {self.parts} factors whose product is {self.extent}, "
+                    f"innermost <= {self.max_innermost}" + (", innermost factor is vectorized" if self.innermost_spatial else ""))
+        if self.kind == CATEGORICAL:
+            return f"{self.name} = {self.value}: one of {list(self.choices)}"
+        if self.kind == COMPUTE_LOCATION:
+            return (f"{self.name} = {self.value}: where block '{self.block}' is computed: -2 inlined, -1 at the root, "
+                    f"i >= 0 under the i-th loop of its consumer")
+        return f"{self.name} = {self.value}: design-space structure, one of {list(self.choices)}"
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["value"] = list(self.value) if isinstance(self.value, tuple) else self.value
+        d["choices"] = list(self.choices)
+        return d
+
+
+def validate(knob: Knob, value: Any) -> str | None:
+    """None if `value` is allowed for `knob`, else the reason it is not."""
+    if knob.kind == TILE:
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            return f"{knob.name}: expected a list of {knob.parts} integers"
+        if len(value) != knob.parts:
+            return f"{knob.name}: expected {knob.parts} factors, got {len(value)}"
+        if any(v < 1 for v in value):
+            return f"{knob.name}: factors must be positive"
+        if math.prod(value) != knob.extent:
+            return f"{knob.name}: factors multiply to {math.prod(value)}, not the loop extent {knob.extent}"
+        if knob.max_innermost and value[-1] > knob.max_innermost:
+            return f"{knob.name}: innermost factor {value[-1]} exceeds {knob.max_innermost}"
+        return None
+    if knob.kind in (CATEGORICAL, SPACE):
+        return None if value in knob.choices else f"{knob.name}: {value!r} is not one of {list(knob.choices)}"
+    if knob.kind == COMPUTE_LOCATION:
+        if not isinstance(value, int) or isinstance(value, bool) or value < -2:
+            return f"{knob.name}: expected an integer >= -2"
+        return None
+    return f"{knob.name}: unknown knob kind {knob.kind}"
+
+
+def validate_edit(knobs: dict[str, Knob], changes: dict) -> str | None:
+    if not isinstance(changes, dict) or not changes:
+        return "an edit must change at least one knob"
+    for name, value in changes.items():
+        if name not in knobs:
+            return f"unknown knob {name!r}"
+        reason = validate(knobs[name], value)
+        if reason:
+            return reason
+    return None
+
+
+def divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]

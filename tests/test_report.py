@@ -1,0 +1,43 @@
+"""Report arithmetic on hand-made records (pure logic: no TVM run)."""
+
+import json
+
+import pytest
+
+from shared_mcts.bench.report import write_report
+from shared_mcts.bench.store import RESULTS, SETTINGS, append_record
+
+
+def _record(workload, method, trials, seed, latency, history=None):
+    return {"cell": {"workload": workload, "method": method, "trials": trials, "seed": seed,
+                     "key": f"{workload}|{method}|{trials}|{seed}"},
+            "status": "ok", "latency_s": latency, "flops": 1e9, "history": history or [latency],
+            "wall_s": 10.0, "build_s": 4.0, "run_s": 2.0}
+
+
+@pytest.fixture
+def bench_dir(tmp_path):
+    settings = {"target": {"kind": "llvm"}, "measure": {}, "host": {"model_name": "cpu", "peak_gflops": 100.0},
+                "peak_formula": "test", "versions": {}}
+    (tmp_path / SETTINGS).write_text(json.dumps(settings))
+    for seed, (ms, ours) in enumerate([(0.010, 0.005), (0.020, 0.005)]):
+        append_record(tmp_path / RESULTS, _record("w", "untuned", 0, seed, 1.0))
+        append_record(tmp_path / RESULTS, _record("w", "numpy", 0, seed, 0.004))
+        append_record(tmp_path / RESULTS, _record("w", "metaschedule", 32, seed, ms, [0.05, ms]))
+        append_record(tmp_path / RESULTS, _record("w", "random", 32, seed, ours, [0.04, ours]))
+    failed = _record("w", "random", 32, 2, None)
+    failed.update(status="failed", error="every trial failed <script>")
+    append_record(tmp_path / RESULTS, failed)
+    return tmp_path
+
+
+def test_report_table_and_paired_speedups(bench_dir):
+    text = write_report(bench_dir).read_text()
+    # median latency, GFLOP/s, % of the 100 GFLOP/s peak, speed relative to numpy
+    assert "| metaschedule | 32 | 2/2 | 15 ms | 10 ms - 20 ms | 66.7 | 66.7% | 0.27x |" in text
+    assert "| random | 32 | 2/3 | 5 ms |" in text
+    # paired by seed: 10/5 = 2 and 20/5 = 4 → geomean 2.83
+    assert "| w | 32 | random | metaschedule | 2 | 2.83x |" in text
+    assert "&lt;script&gt;" in text and "<script>" not in text
+    assert (bench_dir / "latency_vs_trials.png").exists()
+    assert (bench_dir / "speedups.png").exists()
