@@ -154,7 +154,8 @@ def write_report(bench_dir: Path) -> Path:
         lines.append("")
     plots = _plots(res, speedups, bench_dir)
     if plots:
-        lines += ["## Plots", ""] + [f"![{name}]({name})" for name in plots] + [""]
+        lines += ["## Plots", "", "Curves use the latencies measured during search (before re-measurement).", ""]
+        lines += [f"![{name}]({name})" for name in plots] + [""]
     path = bench_dir / "report.md"
     path.write_text("\n".join(lines))
     return path
@@ -226,7 +227,7 @@ def _plots(res: BenchResults, speedups: list[dict], out: Path) -> list[str]:
         ax.axhline(1.0, color="black", linewidth=0.8)
         ax.set_xticks(range(len(bars)))
         ax.set_xticklabels(labels, rotation=60, ha="right", fontsize=7)
-        ax.set_ylabel(f"speedup over {bars[0]['baseline']} (paired by seed)")
+        ax.set_ylabel(f"speedup over {bars[0]['baseline']}\n(geomean by seed, 95% CI)")
         ax.set_yscale("log")
         fig.tight_layout()
         fig.savefig(out / "speedups.png", dpi=110)
