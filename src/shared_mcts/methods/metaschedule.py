@@ -49,6 +49,10 @@ class MetaSchedule:
         from tvm.s_tir import meta_schedule as ms
         from tvm.target import Target
 
+        from ..tvm_compat import light_tensor_intrinsics
+
+        if ctx.target.get("kind") == "llvm":
+            light_tensor_intrinsics()
         # tune_tir re-arms a DEBUG console logger on every call (it prints each XGBoost
         # iteration); keep the console to errors, its log files in work_dir get everything.
         logging.getLogger("tvm.s_tir.meta_schedule").setLevel(logging.ERROR)

@@ -49,6 +49,10 @@ class ScheduleSpace:
         from tvm.s_tir import meta_schedule as ms
         from tvm.target import Target
 
+        from ..tvm_compat import light_tensor_intrinsics
+
+        if target.get("kind") == "llvm":
+            light_tensor_intrinsics()
         logging.getLogger("tvm.s_tir.meta_schedule").setLevel(logging.ERROR)
         self.workload = workload
         self.mod = workload.mod()
@@ -68,45 +72,35 @@ class ScheduleSpace:
         from tvm.s_tir import Schedule
 
         sch = Schedule(self.mod)
-        seen: list[tuple[int, str, list, list, Any]] = []
-        index_of = {inst.same_as: i for i, inst in enumerate(trace.insts)} if False else None  # noqa: F841
+        replayed: list[tuple[str, list[str], list, Any, str]] = []  # kind, input names, attrs, decision, block
 
         def provider(inst, inputs, attrs, decision):
-            kind = inst.kind.name
-            if kind in _SAMPLE_KINDS:
-                described = []
-                for rv in inputs:
-                    obj = sch.get(rv)
-                    described.append(getattr(obj, "name_hint", None) or getattr(getattr(obj, "loop_var", None), "name", None)
-                                     or str(obj)[:20])
-                seen.append((kind, described, list(attrs), decision, self._block_of(sch, inputs)))
+            if inst.kind.name in _SAMPLE_KINDS:
+                names = [_rv_name(sch, rv) for rv in inputs]
+                replayed.append((inst.kind.name, names, list(attrs), decision, self._block_of(sch, inputs)))
             return decision
 
         trace.apply_to_schedule(sch, remove_postproc=True, decision_provider=provider)
-        sample_positions = [i for i, inst in enumerate(trace.insts) if inst.kind.name in _SAMPLE_KINDS]
+        positions = [i for i, inst in enumerate(trace.insts) if inst.kind.name in _SAMPLE_KINDS]
         annotations = self._categorical_targets(trace)
-        sites, names, tile_count = [], set(), {}
-        for pos, (kind, described, attrs, decision) in zip(sample_positions, [s[:4] for s in seen]):
-            block = [s[4] for s in seen][len(sites)]
+        sites, names = [], set()
+        for pos, (kind, inputs, attrs, decision, block) in zip(positions, replayed):
             if kind == "SamplePerfectTile":
                 n, max_inner = int(attrs[0]), int(attrs[1])
                 factors = tuple(int(d) for d in decision)
-                loop = described[0] if described else f"loop{pos}"
-                name = f"{block}/{loop}/tile"
-                knob = Knob(name, TILE, factors, block=block, loop=loop, extent=_prod(factors), parts=n,
+                loop = inputs[0] if inputs else f"loop{pos}"
+                knob = Knob(f"{block}/{loop}/tile", TILE, factors, block=block, loop=loop, extent=_prod(factors), parts=n,
                             max_innermost=max_inner, loop_kind="spatial" if n >= 3 else "reduction")
-                tile_count[block] = pos
             elif kind == "SampleCategorical":
                 choices = tuple(int(c) for c in attrs[0])
-                label, target_block = annotations.get(pos, ("choice", "root"))
-                name = f"{target_block}/{label}"
-                knob = Knob(name, CATEGORICAL, choices[int(decision)], block=target_block, choices=choices)
+                label, annotated = annotations.get(pos, ("choice", "root"))
+                knob = Knob(f"{annotated}/{label}", CATEGORICAL, choices[int(decision)], block=annotated, choices=choices)
             else:
-                name = f"{described[0] if described else block}/compute_at"
-                knob = Knob(name, COMPUTE_LOCATION, int(decision), block=described[0] if described else block)
-            base, k = name, 2
-            while name in names:
-                name, k = f"{base}#{k}", k + 1
+                located = inputs[0] if inputs else block
+                knob = Knob(f"{located}/compute_at", COMPUTE_LOCATION, int(decision), block=located)
+            name, k = knob.name, 2
+            while name in names:  # two sites on the same block and loop: keep names unique and stable
+                name, k = f"{knob.name}#{k}", k + 1
             names.add(name)
             if name != knob.name:
                 knob = Knob(**{**knob.__dict__, "name": name})
@@ -115,16 +109,17 @@ class ScheduleSpace:
 
     @staticmethod
     def _block_of(sch, inputs) -> str:
-        """Name of the block a loop or block RV belongs to."""
+        """Name of the block a loop or block RV belongs to (for a loop: the first block under it)."""
         for rv in inputs:
             obj = sch.get(rv)
             if hasattr(obj, "name_hint"):
                 return obj.name_hint
             try:
-                srefs = sch.get_child_blocks(rv)
-                return sch.get(srefs[0]).name_hint if srefs else "?"
-            except Exception:  # not a loop either: no block to name
+                blocks = sch.get_child_blocks(rv)
+            except Exception:  # neither a block nor a loop
                 continue
+            if blocks:
+                return sch.get(blocks[0]).name_hint
         return "root"
 
     @staticmethod
@@ -276,6 +271,14 @@ def _mark_innermost_spatial(sites: list[_SampleSite]) -> list[_SampleSite]:
     for i in last.values():
         sites[i] = _SampleSite(sites[i].index, Knob(**{**sites[i].knob.__dict__, "innermost_spatial": True}))
     return sites
+
+
+def _rv_name(sch, rv) -> str:
+    obj = sch.get(rv)
+    if hasattr(obj, "name_hint"):  # a block
+        return obj.name_hint
+    loop_var = getattr(obj, "loop_var", None)
+    return loop_var.name if loop_var is not None else str(obj)[:20]
 
 
 def _prod(values) -> int:
