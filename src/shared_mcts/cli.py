@@ -26,7 +26,7 @@ def _add_measure(p):
     g.add_argument("--min-repeat-ms", type=int, default=50)
     g.add_argument("--cache-flush", action="store_true", help="flush the CPU cache before each run")
     g.add_argument("--build-workers", type=int, default=0, help="parallel build processes (0: one per core)")
-    g.add_argument("--build-timeout", type=float, default=60.0, help="seconds per build batch worker")
+    g.add_argument("--build-timeout", type=float, default=30.0, help="seconds per candidate build (MetaSchedule default)")
     g.add_argument("--run-timeout", type=float, default=60.0, help="seconds per candidate run")
 
 
@@ -59,9 +59,14 @@ def cmd_workloads(args) -> int:
 
 def cmd_methods(args) -> int:
     from .methods import METHOD_HELP
+    from .proposers import PROPOSER_HELP
 
+    print("methods (bench --methods):")
     for name, text in METHOD_HELP.items():
-        print(f"{name:<20} {text}")
+        print(f"  {name:<20} {text}")
+    print("models (tune --models, bench --models for mcts):")
+    for name, text in PROPOSER_HELP.items():
+        print(f"  {name:<20} {text}")
     return 0
 
 
@@ -108,8 +113,11 @@ def cmd_bench(args) -> int:
     from .methods import ANCHORS, get_method
     from .methods.vendor import torch_available
 
+    from .proposers import parse_models
+
     workloads = parse_name_list(args.workloads, "--workloads")
     methods = parse_name_list(args.methods, "--methods")
+    models = parse_models(args.models)
     for m in methods:
         get_method(m)
     if not args.no_anchors:
@@ -120,10 +128,25 @@ def cmd_bench(args) -> int:
         raise UserError("--remeasure-repeat must be positive")
     target = resolve_target(args.target)
     run_bench(workloads, methods, trials, seeds, Path(args.out), target, _measure_config(args),
-              remeasure_repeat=args.remeasure_repeat)
+              remeasure_repeat=args.remeasure_repeat, models=models)
     path = write_report(Path(args.out))
     print(f"report: {path}")
     return 0
+
+
+def cmd_tune(args) -> int:
+    from .progress import format_latency
+    from .tune import tune
+
+    if args.trials < 1:
+        raise UserError("--trials must be at least 1")
+    result = tune(args.workload, trials=args.trials, seed=args.seed, models=args.models, out=args.out,
+                  target=args.target, measure=_measure_config(args), wall_clock_s=args.time_limit,
+                  remeasure_repeat=args.remeasure_repeat)
+    print(f"best: {format_latency(result.best_latency_s)} (re-measured), untuned {format_latency(result.untuned_latency_s)}"
+          + (f", {result.speedup_over_untuned:.1f}x" if result.speedup_over_untuned else "")
+          + f"; correct: {result.correct}; run folder: {result.out}")
+    return 0 if result.correct else 1
 
 
 def cmd_report(args) -> int:
@@ -158,10 +181,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", default="0", help="seeds, e.g. 0-4 or 0,1")
     p.add_argument("--out", required=True, help="bench folder; rerunning with the same folder resumes")
     p.add_argument("--no-anchors", action="store_true", help="skip the numpy/torch vendor anchors")
+    p.add_argument("--models", default="expert,mutate", help="models of the mcts method")
     p.add_argument("--remeasure-repeat", type=int, default=10, help="timings of each final schedule in a fresh process")
     _add_target(p)
     _add_measure(p)
     p.set_defaults(fn=cmd_bench)
+
+    p = sub.add_parser("tune", help="tune one workload with MCTS over the given models")
+    p.add_argument("workload")
+    p.add_argument("--trials", type=int, default=32, help="measured candidates (exact)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--models", default="expert,mutate", help="comma list of proposers (see `shared-mcts methods`)")
+    p.add_argument("--out", default=None, help="run folder (database, best schedule, tree, ledger, summary)")
+    p.add_argument("--time-limit", type=float, default=None, help="wall-clock limit in seconds")
+    p.add_argument("--remeasure-repeat", type=int, default=10)
+    _add_target(p)
+    _add_measure(p)
+    p.set_defaults(fn=cmd_tune)
 
     p = sub.add_parser("report", help="write report.md and plots for a bench folder")
     p.add_argument("dir")

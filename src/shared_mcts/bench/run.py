@@ -93,14 +93,16 @@ def run_cell(cell: Cell, method, target: dict, measurer: Measurer, cell_dir: Pat
 
 def run_bench(workloads: list[str], method_names: list[str], trials: list[int], seeds: list[int], out: Path,
               target: dict, measure: MeasureConfig, progress: Progress | None = None, remeasure_repeat: int = 10,
-              max_cells: int | None = None) -> list[dict]:
+              max_cells: int | None = None, models: list[str] | None = None) -> list[dict]:
     """Run every cell not yet in `out/results.jsonl`. `max_cells` stops after that many new
     cells (used by tests to simulate an interrupted run)."""
     progress = progress or Progress()
     for name in workloads:
         get_workload(name)  # fail on a bad name before anything runs
-    methods = [get_method(m) for m in method_names]
-    done = open_bench_dir(out, bench_settings(target, measure))
+    methods = [get_method(m, models) for m in method_names]
+    settings = bench_settings(target, measure)
+    settings["models"] = models
+    done = open_bench_dir(out, settings)
     cells = build_cells(workloads, methods, trials, seeds)
     todo = [c for c in cells if c.key not in done]
     progress.line(f"bench: {len(cells)} cells, {len(cells) - len(todo)} already done, {len(todo)} to run -> {out}")

@@ -15,13 +15,14 @@ METHOD_HELP = {
     "metaschedule": "stock MetaSchedule: evolutionary search + XGBoost (random scores below 100 samples)",
     "metaschedule-warm0": "MetaSchedule with the XGBoost random warm-up turned off",
     "random": "random valid samples of the MetaSchedule design space (replay-trace)",
+    "mcts": "our MCTS over the models given by --models (default expert,mutate)",
     "numpy": "vendor anchor: numpy / OpenBLAS",
     "torch": "vendor anchor: PyTorch / oneDNN (needs the [torch] extra)",
 }
 ANCHORS = ("numpy", "torch")
 
 
-def get_method(name: str) -> Method:
+def get_method(name: str, models: list[str] | None = None) -> Method:
     if name == "untuned":
         return Untuned()
     if name == "metaschedule":
@@ -30,6 +31,10 @@ def get_method(name: str) -> Method:
         return MetaSchedule(name, warmup_samples=0)
     if name == "random":
         return MetaSchedule(name, strategy="replay-trace")
+    if name == "mcts":
+        from .mcts import MCTS
+
+        return MCTS(name, models or ["expert", "mutate"])
     if name in ANCHORS:
         return VendorAnchor(name, name)
     raise UserError(f"unknown method {name!r}; known: {', '.join(METHOD_HELP)}")

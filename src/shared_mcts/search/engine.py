@@ -8,6 +8,7 @@ comes from one seeded `random.Random`.
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Hashable, Protocol
 
@@ -109,7 +110,9 @@ class SearchEngine:
         request = ProposalRequest(node_id=node.id, candidate=node.candidate, knobs=self.space.knobs(node.candidate),
                                   history=self._history(node), k=self.config.proposals_per_expansion,
                                   rng=random.Random(self.rng.getrandbits(64)), hardware=self.hardware)
+        started = time.perf_counter()
         proposal: Proposal = self.proposers[name].propose(request)
+        seconds = time.perf_counter() - started
         out, invalid = [], []
         for edit in proposal.edits:
             candidate, reason = self.space.apply(node.candidate, edit.changes)
@@ -119,7 +122,8 @@ class SearchEngine:
             else:
                 out.append((candidate, edit))
         self.on_event({"event": "proposal", "node": node.id, "proposer": name, "edits": len(proposal.edits),
-                       "valid": len(out), "invalid": invalid, "cost": proposal.cost.as_dict(), "note": proposal.note})
+                       "valid": len(out), "invalid": invalid, "cost": proposal.cost.as_dict(), "seconds": seconds,
+                       "note": proposal.note})
         return out
 
     def _round(self) -> None:

@@ -4,7 +4,7 @@ space; every other node is one complete candidate, differing from its parent by 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 ROOT = 0
@@ -30,9 +30,13 @@ class Node:
     children: list[int] = field(default_factory=list)
     exhausted: bool = False  # expansion found nothing new here repeatedly: stop expanding it
 
-    def as_dict(self) -> dict:
-        d = asdict(self)
-        d.pop("candidate")
+    def as_dict(self, describe=None) -> dict:
+        """Plain data; the candidate only through `describe` (the space knows what it holds)."""
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "candidate"}
+        d["children"] = list(self.children)
+        d["edit"] = dict(self.edit)
+        if describe is not None and self.candidate is not None:
+            d["candidate"] = describe(self.candidate)
         d["value_max"] = None if self.value_max == -math.inf else self.value_max
         return d
 
@@ -103,5 +107,5 @@ class Tree:
         rewards = [n.reward for n in self.nodes if n.reward is not None]
         return (min(rewards), max(rewards)) if rewards else (0.0, 0.0)
 
-    def as_dict(self) -> dict:
-        return {"reference_latency_s": self.reference_latency_s, "nodes": [n.as_dict() for n in self.nodes]}
+    def as_dict(self, describe=None) -> dict:
+        return {"reference_latency_s": self.reference_latency_s, "nodes": [n.as_dict(describe) for n in self.nodes]}

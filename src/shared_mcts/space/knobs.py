@@ -25,13 +25,15 @@ class Knob:
     max_innermost: int = 0  # tile: largest allowed innermost factor
     loop_kind: str = ""  # tile: "spatial" or "reduction"
     innermost_spatial: bool = False  # tile: the block's last spatial loop (the one vectorized)
+    contiguous: bool = True  # tile, innermost spatial: contiguous in every input it indexes
     choices: tuple = field(default_factory=tuple)  # categorical / space: allowed values
 
     def describe(self) -> str:
         if self.kind == TILE:
             return (f"{self.name} = {list(self.value)}: split {self.loop_kind} loop '{self.loop}' of block '{self.block}' "
                     f"(extent {self.extent}) into {self.parts} factors whose product is {self.extent}, "
-                    f"innermost <= {self.max_innermost}" + (", innermost factor is vectorized" if self.innermost_spatial else ""))
+                    f"innermost <= {self.max_innermost}" + (", innermost factor is vectorized" if self.innermost_spatial else "")
+                    + ("" if self.contiguous else " (strided in an input: vectorizing it gathers)"))
         if self.kind == CATEGORICAL:
             return f"{self.name} = {self.value}: one of {list(self.choices)}"
         if self.kind == COMPUTE_LOCATION:
@@ -83,3 +85,35 @@ def validate_edit(knobs: dict[str, Knob], changes: dict) -> str | None:
 
 def divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def random_tile(knob: Knob, rng) -> tuple[int, ...]:
+    """A uniformly drawn perfect tiling of knob.extent into knob.parts factors, respecting the
+    innermost limit (as SamplePerfectTile would draw it)."""
+    for _ in range(100):
+        rest, factors = knob.extent, []
+        for _ in range(knob.parts - 1):
+            f = rng.choice(divisors(rest))
+            factors.append(f)
+            rest //= f
+        factors.append(rest)
+        rng.shuffle(factors)
+        if not knob.max_innermost or factors[-1] <= knob.max_innermost:
+            return tuple(factors)
+    return (knob.extent // 1,) + (1,) * (knob.parts - 1)
+
+
+def random_value(knob: Knob, rng):
+    """A different allowed value for the knob, drawn at random (None if there is none)."""
+    if knob.kind == TILE:
+        for _ in range(20):
+            value = random_tile(knob, rng)
+            if value != tuple(knob.value):
+                return value
+        return None
+    if knob.kind in (CATEGORICAL, SPACE):
+        others = [c for c in knob.choices if c != knob.value]
+        return rng.choice(others) if others else None
+    if knob.kind == COMPUTE_LOCATION:
+        return rng.choice([v for v in (-2, -1, 0, 1, 2, 3, knob.value + 1, knob.value - 1) if v >= -2 and v != knob.value])
+    return None

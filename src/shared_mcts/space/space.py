@@ -13,6 +13,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from .analysis import innermost_contiguous
 from .knobs import CATEGORICAL, COMPUTE_LOCATION, SPACE, TILE, Knob, validate_edit
 
 _SAMPLE_KINDS = {"SamplePerfectTile": TILE, "SampleCategorical": CATEGORICAL, "SampleComputeLocation": COMPUTE_LOCATION}
@@ -105,7 +106,7 @@ class ScheduleSpace:
             if name != knob.name:
                 knob = Knob(**{**knob.__dict__, "name": name})
             sites.append(_SampleSite(pos, knob))
-        return _mark_innermost_spatial(sites)
+        return _mark_innermost_spatial(sites, innermost_contiguous(self.mod["main"].script()))
 
     @staticmethod
     def _block_of(sch, inputs) -> str:
@@ -241,16 +242,17 @@ class ScheduleSpace:
                 return False
         return True
 
+    def values_from_trace(self, space: int, trace) -> dict[str, Any]:
+        """Knob values held by a trace of design space `space` (sampling instructions in order)."""
+        sample_insts = [inst for inst in trace.insts if inst.kind.name in _SAMPLE_KINDS]
+        decisions = trace.decisions
+        return {site.knob.name: _decision_value(site.knob, decisions[inst] if inst in decisions else None)
+                for site, inst in zip(self.sites[space], sample_insts)}
+
     def _candidate(self, space: int, sch) -> Candidate:
         import tvm_ffi
 
-        trace = sch.trace
-        by_index = {}
-        sample_insts = [inst for inst in trace.insts if inst.kind.name in _SAMPLE_KINDS]
-        for site, inst in zip(self.sites[space], sample_insts):
-            decision = trace.decisions[inst] if inst in trace.decisions else None
-            by_index[site.knob.name] = _decision_value(site.knob, decision)
-        return Candidate(space, by_index, sch, int(tvm_ffi.structural_hash(sch.mod)))
+        return Candidate(space, self.values_from_trace(space, sch.trace), sch, int(tvm_ffi.structural_hash(sch.mod)))
 
 
 def _decision_value(knob: Knob, decision):
@@ -263,13 +265,15 @@ def _decision_value(knob: Knob, decision):
     return int(decision)
 
 
-def _mark_innermost_spatial(sites: list[_SampleSite]) -> list[_SampleSite]:
+def _mark_innermost_spatial(sites: list[_SampleSite], contiguous: dict[str, bool]) -> list[_SampleSite]:
     last: dict[str, int] = {}
     for i, site in enumerate(sites):
         if site.knob.kind == TILE and site.knob.loop_kind == "spatial":
             last[site.knob.block] = i
     for i in last.values():
-        sites[i] = _SampleSite(sites[i].index, Knob(**{**sites[i].knob.__dict__, "innermost_spatial": True}))
+        knob = sites[i].knob
+        sites[i] = _SampleSite(sites[i].index, Knob(**{**knob.__dict__, "innermost_spatial": True,
+                                                        "contiguous": contiguous.get(knob.block, True)}))
     return sites
 
 

@@ -1,0 +1,216 @@
+"""`tune()`: one MCTS run on one workload, from a name to a run folder TVM can use.
+
+The run folder holds:
+  database/           MetaSchedule JSONDatabase: `ms.tir_integration.compile_tir` applies the best
+  best.py             the best schedule as TVMScript
+  best_trace.py       its MetaSchedule trace as Python
+  tree.json           the search tree
+  ledger.jsonl        every proposal and measurement, in order
+  summary.json        the result (also returned by `tune`)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections import Counter
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from .errors import UserError
+from .progress import Progress, format_latency
+
+
+@dataclass
+class TuneResult:
+    workload: str
+    best_latency_s: float | None  # re-measured in a fresh process
+    search_best_s: float | None  # as measured during the search
+    untuned_latency_s: float | None
+    speedup_over_untuned: float | None
+    trials: int
+    stop_reason: str
+    best_proposer: str | None
+    correct: bool | None
+    out: str | None
+    models: list[str]
+    per_model: dict = field(default_factory=dict)
+    timing: dict = field(default_factory=dict)
+    ranking: str = ""
+    history: list = field(default_factory=list)
+    best_mod: object = field(default=None, repr=False)
+    best_trace: object = field(default=None, repr=False)
+
+    def as_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("best_mod", "best_trace")}
+
+
+class _Evaluator:
+    """Measures candidates for the engine and commits every success to the database."""
+
+    def __init__(self, measurer, database, workload_entry, target, args_info):
+        self.measurer, self.database, self.workload_entry = measurer, database, workload_entry
+        self.target, self.args_info = target, args_info
+
+    def measure(self, candidates):
+        from tvm.s_tir import meta_schedule as ms
+
+        results = self.measurer.measure_mods([c.mod for c in candidates])
+        for candidate, result in zip(candidates, results):
+            if result.ok and self.database is not None:
+                self.database.commit_tuning_record(ms.database.TuningRecord(
+                    candidate.trace, self.workload_entry, result.run_secs, self.target, self.args_info))
+            if not result.ok:
+                result.error = f"{result.error_kind}: {result.error}"
+        return results
+
+
+def _prepare_out(out: Path | None) -> Path | None:
+    if out is None:
+        return None
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} exists and is not a folder")
+    if out.exists() and any((out / name).exists() for name in ("ledger.jsonl", "summary.json")):
+        raise UserError(f"{out} already holds a tuning run; use another --out (resuming a run is not built yet)")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "database").mkdir(exist_ok=True)
+    return out
+
+
+def _per_model(events: list[dict], tree) -> dict:
+    stats: dict[str, Counter] = {}
+    for e in events:
+        s = stats.setdefault(e["proposer"], Counter())
+        if e["event"] == "proposal":
+            s["calls"] += 1
+            s["edits"] += e["edits"]
+            s["valid_edits"] += e["valid"]
+            s["invalid_edits"] += len(e["invalid"])
+            s["seconds"] += e["seconds"]
+            for key in ("prompt_tokens", "completion_tokens", "dollars"):
+                s[key] += e["cost"][key]
+    for node in tree.nodes[1:]:
+        s = stats.setdefault(node.proposer, Counter())
+        s["measured"] += 1
+        if node.status == "failed":
+            s["failed"] += 1
+        parent = tree.nodes[node.parent]
+        if node.latency_s is not None and parent.latency_s is not None and node.latency_s < parent.latency_s:
+            s["improved_parent"] += 1
+    best_so_far = math.inf
+    for node in sorted(tree.nodes[1:], key=lambda n: n.id):
+        if node.latency_s is not None and node.latency_s < best_so_far:
+            best_so_far = node.latency_s
+            stats[node.proposer]["new_bests"] += 1
+    return {name: dict(counter) for name, counter in stats.items()}
+
+
+def tune(workload, trials: int = 32, seed: int = 0, models=("expert", "mutate"), out=None, target=None,
+         measure=None, measurer=None, wall_clock_s: float | None = None, progress: Progress | None = None,
+         search_config=None, remeasure_repeat: int = 10, on_trial=None) -> TuneResult:
+    """Tune `workload` (a Workload, or a name / file spec) with MCTS over the given proposers."""
+    from .costmodel import XGBRanker
+    from .hardware import host_info, resolve_target
+    from .ledger import Ledger
+    from .measure import Measurer, check_correctness, remeasure
+    from .proposers import make_proposers, parse_models
+    from .search.budget import Budget
+    from .search.engine import SearchConfig, SearchEngine
+    from .space.space import ScheduleSpace
+    from .workloads import Workload, get_workload
+
+    started = time.perf_counter()
+    workload = workload if isinstance(workload, Workload) else get_workload(workload)
+    models = parse_models(",".join(models) if not isinstance(models, str) else models)
+    if trials < 1:
+        raise UserError("--trials must be at least 1")
+    if wall_clock_s is not None and wall_clock_s <= 0:
+        raise UserError("--time-limit must be positive")
+    target = target if isinstance(target, dict) else resolve_target(target)
+    out = _prepare_out(Path(out) if out is not None else None)
+    progress = progress or Progress()
+    measurer = measurer or Measurer(target, measure)
+    hardware = host_info(target).as_dict()
+    clock0 = (measurer.clock.build_s, measurer.clock.run_s)
+
+    from tvm.s_tir import meta_schedule as ms
+    from tvm.target import Target
+
+    space = ScheduleSpace(workload, target, seed)
+    (untuned,) = measurer.measure_mods([workload.mod()])
+    progress.line(f"{workload.name}: untuned {format_latency(untuned.latency_s)}; {len(space.spaces)} design spaces; "
+                  f"models {', '.join(models)}; {trials} trials")
+    database = workload_entry = None
+    args_info = ms.arg_info.ArgInfo.from_prim_func(workload.mod()["main"])
+    if out is not None:
+        database = ms.database.JSONDatabase(work_dir=str(out / "database"))
+        workload_entry = database.commit_workload(workload.mod())
+    ledger = Ledger(out / "ledger.jsonl") if out is not None else None
+    ranker = XGBRanker(space)
+    proposers = make_proposers(models, space, ranker, hardware)
+    events: list[dict] = []
+    best = {"latency": None, "proposer": None}
+
+    def on_event(event: dict) -> None:
+        events.append(event)
+        if ledger:
+            ledger.write(event)
+        if event["event"] == "measurement":
+            latency = event["latency_s"]
+            if latency is not None and (best["latency"] is None or latency < best["latency"]):
+                best.update(latency=latency, proposer=event["proposer"])
+            if on_trial:
+                on_trial(event["trial"], latency)
+            speed = f", {untuned.latency_s / best['latency']:.1f}x over untuned" if best["latency"] and untuned.ok else ""
+            progress.update(f"{workload.name}: trial {event['trial']}/{trials}, best {format_latency(best['latency'])}"
+                            f"{speed} (by {best['proposer']}), {time.perf_counter() - started:.0f} s")
+
+    if ledger:
+        ledger.write({"event": "start", "workload": workload.name, "trials": trials, "seed": seed, "models": models,
+                      "target": target, "untuned_latency_s": untuned.latency_s})
+    engine = SearchEngine(space, _Evaluator(measurer, database, workload_entry, Target(target), args_info),
+                          proposers, Budget(trials, wall_clock_s), seed=seed, config=search_config or SearchConfig(),
+                          ranker=ranker, hardware=hardware, on_event=on_event,
+                          reference_latency_s=untuned.latency_s if untuned.ok else None)
+    search = engine.run()
+    search_s = time.perf_counter() - started
+    build_s, run_s = measurer.clock.build_s - clock0[0], measurer.clock.run_s - clock0[1]
+
+    node = search.best
+    result = TuneResult(
+        workload=workload.name, best_latency_s=None, search_best_s=node.latency_s if node else None,
+        untuned_latency_s=untuned.latency_s, speedup_over_untuned=None, trials=search.trials,
+        stop_reason=search.stop_reason, best_proposer=node.proposer if node else None, correct=None,
+        out=str(out) if out else None, models=models, per_model=_per_model(events, search.tree),
+        timing={"search_wall_s": search_s, "build_s": build_s, "run_s": run_s,
+                "overhead_s": max(search_s - build_s - run_s, 0.0),
+                "overhead_share": max(search_s - build_s - run_s, 0.0) / search_s if search_s else 0.0},
+        ranking=ranker.status(),
+        history=[e["latency_s"] for e in events if e["event"] == "measurement"],
+    )
+    if node is not None:
+        progress.update(f"{workload.name}: checking and re-measuring the best schedule", force=True)
+        result.best_mod, result.best_trace = node.candidate.mod, node.candidate.trace
+        check = check_correctness(workload, node.candidate.mod, target)
+        result.correct = check.ok
+        if check.ok:
+            again = remeasure(node.candidate.mod, target, repeat=remeasure_repeat)
+            result.best_latency_s = again.median_s
+            if untuned.ok:
+                result.speedup_over_untuned = untuned.latency_s / again.median_s
+        else:
+            result.stop_reason += f"; best schedule failed the correctness check ({check.message})"
+    if out is not None:
+        if node is not None:
+            (out / "best.py").write_text(node.candidate.mod.script())
+            (out / "best_trace.py").write_text("\n".join(node.candidate.trace.as_python(remove_postproc=False)) + "\n")
+        (out / "tree.json").write_text(json.dumps(search.tree.as_dict(describe=lambda c: {"space": c.space, "values": c.values}), default=str))
+        (out / "summary.json").write_text(json.dumps(result.as_dict(), indent=2, default=str))
+    if ledger:
+        ledger.write({"event": "end", "summary": result.as_dict()})
+        ledger.close()
+    progress.line(f"{workload.name}: best {format_latency(result.best_latency_s)} re-measured"
+                  + (f" ({result.speedup_over_untuned:.1f}x over untuned, by {result.best_proposer})" if result.speedup_over_untuned else "")
+                  + f"; {result.trials} trials; {result.stop_reason}")
+    return result
