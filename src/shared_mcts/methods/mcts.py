@@ -14,14 +14,14 @@ class MCTS:
         self.models = models
 
     def run(self, ctx: MethodContext) -> MethodResult:
+        import io
+
         from ..progress import Progress
         from ..tune import tune
 
-        import io
-
         result = tune(ctx.workload, trials=ctx.trials, seed=ctx.seed, models=self.models, out=ctx.work_dir / "run",
                       target=ctx.target, measurer=ctx.measurer, progress=Progress(stream=io.StringIO()),
-                      on_trial=ctx.on_trial, remeasure_repeat=3)
+                      on_trial=ctx.on_trial, remeasure_repeat=0)
         info = {"models": self.models, "per_model": result.per_model, "timing": result.timing, "ranking": result.ranking,
                 "stop_reason": result.stop_reason, "run": result.out}
         return MethodResult(result.search_best_s, result.best_mod, result.history, info)

@@ -46,10 +46,11 @@ def _num_inputs(func) -> int:
 
 
 def _flops(func) -> float:
+    import tvm
     from tvm.s_tir import analysis
 
     try:
-        return float(analysis.estimate_tir_flops(func))
+        return float(analysis.estimate_tir_flops(tvm.IRModule({"main": func})))
     except Exception:  # estimate fails on some exotic bodies; FLOPs are then unknown
         return float("nan")
 
@@ -97,10 +98,14 @@ def load_python(path: Path, function: str, spec: str) -> Workload:
 def load_tvmscript(path: Path) -> Workload:
     if not path.is_file():
         raise UserError(f"workload file not found: {path}")
-    from tvm.script import from_source
+    from tvm.script import from_source, tirx
 
+    # The parser takes no import statements; the file's own `from tvm.script import tirx as T`
+    # is supplied as a variable instead.
+    text = "\n".join(line for line in path.read_text().splitlines()
+                     if not re.match(r"\s*(from\s+tvm\S*\s+import|import\s+tvm)", line))
     try:
-        parsed = from_source(path.read_text())
+        parsed = from_source(text, extra_vars={"T": tirx})
     except Exception as e:
         first = str(e).strip().splitlines()
         raise UserError(f"{path}: not valid TVMScript: {first[-1] if first else type(e).__name__}") from None

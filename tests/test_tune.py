@@ -1,0 +1,79 @@
+"""A short real tune: run folder, database usable by TVM without our package, ledger."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from shared_mcts.ledger import read_ledger
+from shared_mcts.tune import tune
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, target):
+    out = tmp_path_factory.mktemp("tune") / "run"
+    result = tune("llama-attention", trials=8, seed=0, models=["expert", "mutate"], out=out, target=target,
+                  remeasure_repeat=3)
+    return out, result
+
+
+def test_result_and_files(run):
+    out, result = run
+    assert result.trials == 8 and result.correct is True
+    assert result.best_latency_s > 0 and result.speedup_over_untuned > 1
+    for name in ("best.py", "best_trace.py", "tree.json", "ledger.jsonl", "summary.json"):
+        assert (out / name).stat().st_size > 0, name
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["trials"] == 8 and summary["best_latency_s"] == result.best_latency_s
+    assert set(summary["per_model"]) <= {"sample", "expert", "mutate"}
+    assert summary["timing"]["build_s"] > 0 and summary["timing"]["run_s"] > 0
+
+
+def test_ledger_and_tree_agree(run):
+    out, result = run
+    events = read_ledger(out / "ledger.jsonl")
+    measurements = [e for e in events if e["event"] == "measurement"]
+    assert len(measurements) == 8
+    assert [e["trial"] for e in measurements] == list(range(1, 9))
+    assert events[0]["event"] == "start" and events[-1]["event"] == "end"
+    tree = json.loads((out / "tree.json").read_text())
+    assert len(tree["nodes"]) == 9
+    assert min(n["latency_s"] for n in tree["nodes"] if n["latency_s"]) == result.search_best_s
+
+
+def test_database_applies_the_best_schedule_without_our_package(run, target):
+    out, result = run
+    code = f"""
+import json, sys
+import tvm
+from tvm import te
+from tvm.s_tir import meta_schedule as ms
+sys.modules.pop("shared_mcts", None)
+db = ms.database.JSONDatabase(work_dir={str(out / 'database')!r})
+records = db.get_all_tuning_records()
+mod = records[0].workload.mod
+sch = ms.tir_integration.compile_tir(db, mod, tvm.target.Target({json.dumps(target)!r}))
+assert sch is not None
+exe = tvm.compile(sch.mod, target=tvm.target.Target({json.dumps(target)!r}))
+print(len(records), "ok")
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().endswith("8 ok")
+
+
+def test_out_folder_with_a_run_is_refused(run, run_cli):
+    out, _ = run
+    code, _, err = run_cli("tune", "llama-attention", "--trials", "2", "--out", out)
+    assert code == 2 and "already holds a tuning run" in err
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["tune", "llama-mlp", "--models", "gpt-9"], "unknown model"),
+    (["tune", "llama-mlp", "--trials", "0"], "at least 1"),
+    (["tune", "nope"], "unknown workload"),
+])
+def test_tune_bad_input(run_cli, argv, words):
+    code, _, err = run_cli(*argv)
+    assert code == 2 and words in err and len(err.strip().splitlines()) == 1
