@@ -6,14 +6,14 @@ import sys
 
 import pytest
 
+import shared_mcts
 from shared_mcts.ledger import read_ledger
-from shared_mcts.tune import tune
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, target):
     out = tmp_path_factory.mktemp("tune") / "run"
-    result = tune("llama-attention", trials=8, seed=0, models=["expert", "mutate"], out=out, target=target,
+    result = shared_mcts.tune("llama-attention", trials=8, seed=0, models=["expert", "mutate"], out=out, target=target,
                   remeasure_repeat=3)
     return out, result
 

@@ -1,3 +1,10 @@
-"""shared-mcts: auto-tune TVM tensor programs with one MCTS tree shared by several models."""
+"""shared-mcts: auto-tune TVM tensor programs with one MCTS tree shared by several models.
+
+Python API: `shared_mcts.tune("llama-mlp", trials=32, models=["expert", "mutate"], out="runs/x")`
+returns a `TuneResult` (see shared_mcts/tune.py).
+"""
+
+from .tune import TuneResult, tune
 
 __version__ = "0.1.0"
+__all__ = ["tune", "TuneResult", "__version__"]

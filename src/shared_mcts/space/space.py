@@ -62,7 +62,8 @@ class ScheduleSpace:
                                   task_name=workload.name, rand_state=seed, num_threads=1)
         self.postprocs = list(self.ctx.space_generator.postprocs)
         self.spaces = [sch.trace.simplified(remove_postproc=True) for sch in self.ctx.generate_design_space()]
-        self.sites = [self._sites(trace) for trace in self.spaces]
+        contiguous = innermost_contiguous(self.mod["main"].script())
+        self.sites = [_mark_innermost_spatial(self._sites(trace), contiguous) for trace in self.spaces]
         self.space_choices = tuple(range(len(self.spaces)))
 
     # -- knob names ------------------------------------------------------------------------
@@ -106,7 +107,7 @@ class ScheduleSpace:
             if name != knob.name:
                 knob = Knob(**{**knob.__dict__, "name": name})
             sites.append(_SampleSite(pos, knob))
-        return _mark_innermost_spatial(sites, innermost_contiguous(self.mod["main"].script()))
+        return sites
 
     @staticmethod
     def _block_of(sch, inputs) -> str:
