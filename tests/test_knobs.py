@@ -62,3 +62,14 @@ def test_contiguity_of_the_vector_axis():
             T.reads(pad[v_r, v_y, v_x + v_r], w[v_k, v_r])
     '''
     assert innermost_contiguous(script) == {"scores": False, "out": True, "conv": True}
+
+
+def test_tile_neighbours_are_valid_one_step_moves():
+    from shared_mcts.space.knobs import TILE, Knob, tile_neighbours, validate
+
+    knob = Knob("c/j/tile", TILE, (4, 4, 8), extent=128, parts=3, max_innermost=16)
+    options = tile_neighbours(knob)
+    assert (2, 8, 8) in options and (8, 2, 8) in options and (4, 8, 4) in options
+    assert (4, 2, 16) in options and (4, 4, 8) not in options
+    assert all(validate(knob, v) is None for v in options)
+    assert (2, 4, 16) in options and (4, 1, 32) not in options  # innermost <= 16

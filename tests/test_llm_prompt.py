@@ -30,11 +30,13 @@ def test_messages_hold_workload_hardware_knobs_schedule_and_history():
     messages = build_messages({"name": "llama-mlp", "shapes": {"T": 128}, "flops": 8e8}, {"simd_lanes_fp32": 16, "cores": 2,
                               "peak_gflops": 320}, KNOBS, "# comment\nfor i in range(4):\n    T.reads(A[i])\n    A[i] = 1", history, 4)
     text = messages[1]["content"]
-    for words in ("llama-mlp", "16 fp32 SIMD lanes", "gate/j/tile = [16, 2, 16, 4]", "for i in range(4):",
+    for words in ("llama-mlp", "16 fp32 SIMD lanes", '"gate/j/tile": [16, 2, 16, 4]', "for i in range(4):",
                   "helped: x2.00", "hurt: x0.67", "Propose 4 different edits"):
         assert words in text, words
     assert "T.reads" not in text and "# comment" not in text
     assert "score" not in text.lower()
+    # The node-independent part comes first (a local model reuses its cache for it).
+    assert text.index("Knobs and the values they allow") < text.index("Current knob values")
 
 
 def test_history_of_failures():

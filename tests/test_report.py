@@ -41,3 +41,20 @@ def test_report_table_and_paired_speedups(bench_dir):
     assert "&lt;script&gt;" in text and "<script>" not in text
     assert (bench_dir / "latency_vs_trials.png").exists()
     assert (bench_dir / "speedups.png").exists()
+
+
+def test_model_usage_table_is_per_model_mean_over_seeds(tmp_path):
+    settings = {"target": {"kind": "llvm"}, "measure": {}, "host": {"model_name": "cpu", "peak_gflops": 100.0},
+                "peak_formula": "test", "versions": {}}
+    (tmp_path / SETTINGS).write_text(json.dumps(settings))
+    for seed, calls in enumerate([2, 4]):
+        record = _record("w", "mcts-single:local:smollm2", 32, seed, 0.01)
+        record["info"] = {"per_model": {
+            "sample": {"measured": 4},
+            "local:smollm2": {"expansions": calls, "calls": calls, "edits": 10, "valid_edits": 5 * seed,
+                              "prompt_tokens": 1000, "completion_tokens": 100, "model_seconds": 3.0, "fallbacks": 1},
+            "mutate<b>": {"expansions": 1, "edits": 8, "valid_edits": 8}}}
+        append_record(tmp_path / RESULTS, record)
+    text = write_report(tmp_path).read_text()
+    assert "| w | mcts-single:local:smollm2 | 32 | local:smollm2 | 3.0 | 3.0 | 25% of 10.0 | 1100 | 3.0 | 0 | 1.0 |" in text
+    assert "mutate&lt;b&gt;" in text and "| sample |" not in text

@@ -73,7 +73,13 @@ def test_out_folder_with_a_run_is_refused(run, run_cli):
     (["tune", "llama-mlp", "--models", "gpt-9"], "unknown model"),
     (["tune", "llama-mlp", "--trials", "0"], "at least 1"),
     (["tune", "nope"], "unknown workload"),
+    (["tune", "llama-mlp", "--models", "openai:gpt-4o-mini"], "environment variable OPENAI_API_KEY is not set"),
+    (["tune", "llama-mlp", "--models", "local:/nowhere/model.gguf"], "existing .gguf file"),
+    (["tune", "llama-mlp", "--models", "expert,expert"], "twice"),
+    (["tune", "llama-mlp", "--models", "/nowhere/models.toml"], "models file not found"),
+    (["tune", "llama-mlp", "--replay", "/nowhere/run"], "no such run"),
 ])
-def test_tune_bad_input(run_cli, argv, words):
+def test_tune_bad_input(run_cli, argv, words, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     code, _, err = run_cli(*argv)
     assert code == 2 and words in err and len(err.strip().splitlines()) == 1

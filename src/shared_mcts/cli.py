@@ -8,6 +8,7 @@ import warnings
 from pathlib import Path
 
 from .errors import UserError
+from .proposers import DEFAULT_MODELS
 
 
 class _Parser(argparse.ArgumentParser):
@@ -113,11 +114,11 @@ def cmd_bench(args) -> int:
     from .methods import ANCHORS, get_method
     from .methods.vendor import torch_available
 
-    from .proposers import parse_models
+    from .llm.config import parse_model_specs
 
     workloads = parse_name_list(args.workloads, "--workloads")
     methods = parse_name_list(args.methods, "--methods")
-    models = parse_models(args.models)
+    models = parse_model_specs(args.models)
     for m in methods:
         get_method(m)
     if not args.no_anchors:
@@ -142,7 +143,8 @@ def cmd_tune(args) -> int:
         raise UserError("--trials must be at least 1")
     result = tune(args.workload, trials=args.trials, seed=args.seed, models=args.models, out=args.out,
                   target=args.target, measure=_measure_config(args), wall_clock_s=args.time_limit,
-                  remeasure_repeat=args.remeasure_repeat)
+                  remeasure_repeat=args.remeasure_repeat, llm_cache=args.llm_cache, replay=args.replay,
+                  router=args.router)
     print(f"best: {format_latency(result.best_latency_s)} (re-measured), untuned {format_latency(result.untuned_latency_s)}"
           + (f", {result.speedup_over_untuned:.1f}x" if result.speedup_over_untuned else "")
           + f"; correct: {result.correct}; run folder: {result.out}")
@@ -154,6 +156,15 @@ def cmd_report(args) -> int:
 
     path = write_report(Path(args.dir))
     print(path.read_text() if args.print else f"report: {path}")
+    return 0
+
+
+def cmd_show(args) -> int:
+    from .show import show
+
+    image, page, text = show(Path(args.run))
+    print(text)
+    print(f"tree: {image}, {page}")
     return 0
 
 
@@ -181,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", default="0", help="seeds, e.g. 0-4 or 0,1")
     p.add_argument("--out", required=True, help="bench folder; rerunning with the same folder resumes")
     p.add_argument("--no-anchors", action="store_true", help="skip the numpy/torch vendor anchors")
-    p.add_argument("--models", default="expert,mutate", help="models of the mcts method")
+    p.add_argument("--models", default="expert,mutate", help="models of the mcts method: comma list or models.toml")
     p.add_argument("--remeasure-repeat", type=int, default=10, help="timings of each final schedule in a fresh process")
     _add_target(p)
     _add_measure(p)
@@ -191,13 +202,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("workload")
     p.add_argument("--trials", type=int, default=32, help="measured candidates (exact)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--models", default="expert,mutate", help="comma list of proposers (see `shared-mcts methods`)")
+    p.add_argument("--models", default=DEFAULT_MODELS,
+                   help=f"comma list of models, or a models.toml file (default {DEFAULT_MODELS}; see `shared-mcts methods`)")
+    p.add_argument("--router", default="bandit",
+                   help="which model expands each node: bandit (default), colt, phase, round-robin, single:MODEL")
+    p.add_argument("--llm-cache", default=None, help="folder where LLM answers are cached across runs")
+    p.add_argument("--replay", default=None, metavar="RUN",
+                   help="rerun a finished run exactly: LLM answers and measurements come from RUN's records "
+                        "(anything not recorded there is measured; no model is called)")
     p.add_argument("--out", default=None, help="run folder (database, best schedule, tree, ledger, summary)")
     p.add_argument("--time-limit", type=float, default=None, help="wall-clock limit in seconds")
     p.add_argument("--remeasure-repeat", type=int, default=10)
     _add_target(p)
     _add_measure(p)
     p.set_defaults(fn=cmd_tune)
+
+    p = sub.add_parser("show", help="draw a tuning run's tree (PNG + HTML) and print a per-model summary")
+    p.add_argument("run")
+    p.set_defaults(fn=cmd_show)
 
     p = sub.add_parser("report", help="write report.md and plots for a bench folder")
     p.add_argument("dir")

@@ -11,6 +11,7 @@ The run folder holds:
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import time
@@ -20,6 +21,9 @@ from pathlib import Path
 
 from .errors import UserError
 from .progress import Progress, format_latency
+from .proposers import DEFAULT_MODELS
+
+DEFAULT_ROUTER = "bandit"
 
 
 @dataclass
@@ -35,6 +39,7 @@ class TuneResult:
     correct: bool | None
     out: str | None
     models: list[str]
+    router: str = ""
     per_model: dict = field(default_factory=dict)
     timing: dict = field(default_factory=dict)
     ranking: str = ""
@@ -47,23 +52,56 @@ class TuneResult:
 
 
 class _Evaluator:
-    """Measures candidates for the engine and commits every success to the database."""
+    """Measures candidates for the engine and commits every success to the database.
+    Candidates in `recorded` (structural hash -> Measurement, from an earlier run's ledger)
+    are not measured again: their recorded result is used."""
 
-    def __init__(self, measurer, database, workload_entry, target, args_info):
+    def __init__(self, measurer, database, workload_entry, target, args_info, recorded=None):
         self.measurer, self.database, self.workload_entry = measurer, database, workload_entry
         self.target, self.args_info = target, args_info
+        self.recorded = recorded or {}
+        self.reused = 0
 
     def measure(self, candidates):
         from tvm.s_tir import meta_schedule as ms
 
-        results = self.measurer.measure_mods([c.mod for c in candidates])
+        fresh = [c for c in candidates if c.key not in self.recorded]
+        measured = iter(self.measurer.measure_mods([c.mod for c in fresh]))
+        results = []
+        for candidate in candidates:
+            if candidate.key in self.recorded:
+                self.reused += 1
+                results.append(copy.copy(self.recorded[candidate.key]))
+            else:
+                results.append(next(measured))
         for candidate, result in zip(candidates, results):
             if result.ok and self.database is not None:
                 self.database.commit_tuning_record(ms.database.TuningRecord(
                     candidate.trace, self.workload_entry, result.run_secs, self.target, self.args_info))
-            if not result.ok:
+            if not result.ok and not result.error.startswith(f"{result.error_kind}:"):
                 result.error = f"{result.error_kind}: {result.error}"
         return results
+
+
+def recorded_measurements(run_dir: Path):
+    """(untuned Measurement or None, {structural hash: Measurement}) from a run's ledger."""
+    from .ledger import read_ledger
+    from .measure.measurer import Measurement
+
+    path = Path(run_dir) / "ledger.jsonl"
+    if not path.is_file():
+        return None, {}
+    untuned, recorded = None, {}
+    for e in read_ledger(path):
+        if e.get("event") == "start" and e.get("untuned_latency_s") is not None:
+            untuned = Measurement(e["untuned_latency_s"], run_secs=[e["untuned_latency_s"]])
+        elif e.get("event") == "measurement" and e.get("key") is not None:
+            error = e.get("error")
+            kind = error.split(":", 1)[0] if error else None
+            recorded[e["key"]] = Measurement(e["latency_s"], run_secs=e.get("run_secs") or
+                                             ([e["latency_s"]] if e["latency_s"] is not None else []),
+                                             error_kind=kind, error=error)
+    return untuned, recorded
 
 
 def _prepare_out(out: Path | None) -> Path | None:
@@ -78,18 +116,26 @@ def _prepare_out(out: Path | None) -> Path | None:
     return out
 
 
-def _per_model(events: list[dict], tree) -> dict:
+def _per_model(events: list[dict], tree, credit: dict | None = None) -> dict:
     stats: dict[str, Counter] = {}
     for e in events:
         s = stats.setdefault(e["proposer"], Counter())
         if e["event"] == "proposal":
-            s["calls"] += 1
+            s["expansions"] += 1
             s["edits"] += e["edits"]
             s["valid_edits"] += e["valid"]
             s["invalid_edits"] += len(e["invalid"])
             s["seconds"] += e["seconds"]
-            for key in ("prompt_tokens", "completion_tokens", "dollars"):
+            for key in ("calls", "prompt_tokens", "completion_tokens", "dollars"):
                 s[key] += e["cost"][key]
+            s["model_seconds"] += e["cost"]["seconds"]
+            attempts = e.get("log", {}).get("call", {}).get("attempts", [])
+            s["failed_calls"] += sum(1 for a in attempts if not a["ok"])
+            s["cached_calls"] += sum(1 for a in attempts if a.get("cached"))
+            if "fell back" in e.get("note", ""):
+                s["fallbacks"] += 1
+            if e.get("fallback_for"):
+                s["expansions_as_fallback"] += 1
     for node in tree.nodes[1:]:
         s = stats.setdefault(node.proposer, Counter())
         s["measured"] += 1
@@ -103,18 +149,47 @@ def _per_model(events: list[dict], tree) -> dict:
         if node.latency_s is not None and node.latency_s < best_so_far:
             best_so_far = node.latency_s
             stats[node.proposer]["new_bests"] += 1
-    return {name: dict(counter) for name, counter in stats.items()}
+    out = {}
+    for name, counter in stats.items():
+        out[name] = dict(counter)
+        if counter["edits"]:
+            out[name]["valid_edit_rate"] = counter["valid_edits"] / counter["edits"]
+        if credit and name in credit:
+            out[name]["gain"] = credit[name]["gain"]  # sum of log(parent latency / latency) over its improvements
+    return out
 
 
-def tune(workload, trials: int = 32, seed: int = 0, models=("expert", "mutate"), out=None, target=None,
+def resolve_models(models) -> list:
+    """`models` as given to tune: a comma list or models.toml path, a list of spec texts, or
+    a list of ModelSpec."""
+    from .llm.config import ModelSpec, parse_model_specs
+
+    if isinstance(models, str):
+        return parse_model_specs(models)
+    models = list(models)
+    if models and all(isinstance(m, ModelSpec) for m in models):
+        return models
+    return parse_model_specs(",".join(models))
+
+
+def tune(workload, trials: int = 32, seed: int = 0, models=DEFAULT_MODELS, out=None, target=None,
          measure=None, measurer=None, wall_clock_s: float | None = None, progress: Progress | None = None,
-         search_config=None, remeasure_repeat: int = 10, on_trial=None) -> TuneResult:
-    """Tune `workload` (a Workload, or a name / file spec) with MCTS over the given proposers."""
+         search_config=None, remeasure_repeat: int = 10, on_trial=None, llm_cache=None, replay=None,
+         router: str = DEFAULT_ROUTER) -> TuneResult:
+    """Tune `workload` (a Workload, or a name / file spec) with MCTS over the given models.
+
+    router: which model expands each node (search/routers.py): bandit, colt, phase, round-robin, single:MODEL.
+    llm_cache: a folder shared between runs where LLM answers are cached (besides the run folder).
+    replay: a run folder (or LLM cache folder): LLM answers and measurements recorded there are
+        served instead of calling a model or measuring again, so the same seed gives the same run;
+        no model is ever called; a candidate not recorded there is measured.
+    """
     from .costmodel import XGBRanker
     from .hardware import host_info, resolve_target
     from .ledger import Ledger
     from .measure import Measurer, check_correctness, remeasure
-    from .proposers import make_proposers, parse_models
+    from .proposers import LLMOptions, make_proposers, model_profiles
+    from .search.routers import make_router
     from .search.budget import Budget
     from .search.engine import SearchConfig, SearchEngine
     from .space.space import ScheduleSpace
@@ -122,7 +197,20 @@ def tune(workload, trials: int = 32, seed: int = 0, models=("expert", "mutate"),
 
     started = time.perf_counter()
     workload = workload if isinstance(workload, Workload) else get_workload(workload)
-    models = parse_models(",".join(models) if not isinstance(models, str) else models)
+    specs = resolve_models(models)
+    models = [spec.name for spec in specs]
+    try:
+        router_impl = make_router(router, models)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    if replay is not None and not Path(replay).exists():
+        raise UserError(f"--replay {replay}: no such run or cache folder")
+    if replay is None:
+        from .llm.backends import check_spec
+
+        for spec in specs:
+            if spec.is_llm:
+                check_spec(spec)
     if trials < 1:
         raise UserError("--trials must be at least 1")
     if wall_clock_s is not None and wall_clock_s <= 0:
@@ -138,7 +226,13 @@ def tune(workload, trials: int = 32, seed: int = 0, models=("expert", "mutate"),
     from tvm.target import Target
 
     space = ScheduleSpace(workload, target, seed)
-    (untuned,) = measurer.measure_mods([workload.mod()])
+    ranker = XGBRanker(space)
+    # Before any measurement, so a missing key or model file costs nothing.
+    llm_options = LLMOptions(cache_dirs=tuple(p for p in (out, llm_cache) if p is not None),
+                             replay_from=(replay,) if replay is not None else (), replay_only=replay is not None)
+    proposers = make_proposers(specs, space, ranker, hardware, workload, llm_options)
+    recorded_untuned, recorded = recorded_measurements(Path(replay)) if replay is not None else (None, {})
+    (untuned,) = [recorded_untuned] if recorded_untuned else measurer.measure_mods([workload.mod()])
     progress.line(f"{workload.name}: untuned {format_latency(untuned.latency_s)}; {len(space.spaces)} design spaces; "
                   f"models {', '.join(models)}; {trials} trials")
     database = workload_entry = None
@@ -147,15 +241,19 @@ def tune(workload, trials: int = 32, seed: int = 0, models=("expert", "mutate"),
         database = ms.database.JSONDatabase(work_dir=str(out / "database"))
         workload_entry = database.commit_workload(workload.mod())
     ledger = Ledger(out / "ledger.jsonl") if out is not None else None
-    ranker = XGBRanker(space)
-    proposers = make_proposers(models, space, ranker, hardware)
     events: list[dict] = []
     best = {"latency": None, "proposer": None}
+    llm_use = {"calls": 0, "seconds": 0.0, "fallbacks": 0}
+    llm_names = {spec.name for spec in specs if spec.is_llm}
 
     def on_event(event: dict) -> None:
         events.append(event)
         if ledger:
             ledger.write(event)
+        if event["event"] == "proposal" and event["proposer"] in llm_names:
+            llm_use["calls"] += event["cost"]["calls"]
+            llm_use["seconds"] += event["cost"]["seconds"]
+            llm_use["fallbacks"] += "fell back" in event.get("note", "")
         if event["event"] == "measurement":
             latency = event["latency_s"]
             if latency is not None and (best["latency"] is None or latency < best["latency"]):
@@ -164,14 +262,19 @@ def tune(workload, trials: int = 32, seed: int = 0, models=("expert", "mutate"),
                 on_trial(event["trial"], latency)
             speed = f", {untuned.latency_s / best['latency']:.1f}x over untuned" if best["latency"] and untuned.ok else ""
             progress.update(f"{workload.name}: trial {event['trial']}/{trials}, best {format_latency(best['latency'])}"
-                            f"{speed} (by {best['proposer']}), {time.perf_counter() - started:.0f} s")
+                            f"{speed} (by {best['proposer']}), {time.perf_counter() - started:.0f} s"
+                            + (f"; LLM {llm_use['calls']} calls, {llm_use['seconds']:.0f} s, {llm_use['fallbacks']} fallbacks"
+                               if llm_use["calls"] else ""))
 
     if ledger:
         ledger.write({"event": "start", "workload": workload.name, "trials": trials, "seed": seed, "models": models,
+                      "router": router,
                       "target": target, "untuned_latency_s": untuned.latency_s})
-    engine = SearchEngine(space, _Evaluator(measurer, database, workload_entry, Target(target), args_info),
+    evaluator = _Evaluator(measurer, database, workload_entry, Target(target), args_info, recorded)
+    engine = SearchEngine(space, evaluator,
                           proposers, Budget(trials, wall_clock_s), seed=seed, config=search_config or SearchConfig(),
-                          ranker=ranker, hardware=hardware, on_event=on_event,
+                          ranker=ranker, hardware=hardware, on_event=on_event, router=router_impl,
+                          profiles=model_profiles(specs, proposers),
                           reference_latency_s=untuned.latency_s if untuned.ok else None)
     search = engine.run()
     search_s = time.perf_counter() - started
@@ -182,10 +285,12 @@ def tune(workload, trials: int = 32, seed: int = 0, models=("expert", "mutate"),
         workload=workload.name, best_latency_s=None, search_best_s=node.latency_s if node else None,
         untuned_latency_s=untuned.latency_s, speedup_over_untuned=None, trials=search.trials,
         stop_reason=search.stop_reason, best_proposer=node.proposer if node else None, correct=None,
-        out=str(out) if out else None, models=models, per_model=_per_model(events, search.tree),
+        out=str(out) if out else None, models=models, router=router,
+        per_model=_per_model(events, search.tree, search.credit),
         timing={"search_wall_s": search_s, "build_s": build_s, "run_s": run_s,
                 "overhead_s": max(search_s - build_s - run_s, 0.0),
-                "overhead_share": max(search_s - build_s - run_s, 0.0) / search_s if search_s else 0.0},
+                "overhead_share": max(search_s - build_s - run_s, 0.0) / search_s if search_s else 0.0,
+                "replayed_measurements": evaluator.reused},
         ranking=ranker.status(),
         history=[e["latency_s"] for e in events if e["event"] == "measurement"],
     )

@@ -142,6 +142,15 @@ def write_report(bench_dir: Path) -> Path:
             lines.append(f"| {r['workload']} | {r['trials'] or '-'} | {r['candidate']} | {r['baseline']} | {r['n']} | "
                          f"{r['speedup']:.2f}x | {r['low']:.2f}-{r['high']:.2f} |")
         lines.append("")
+    usage = _model_usage_rows(res)
+    if usage:
+        lines += ["## Model usage", "",
+                  "Per cell, mean over seeds. Calls count every attempt (failed and cached ones too); tokens are "
+                  "prompt + completion as the model reported them (local models: llama.cpp's own count); "
+                  "valid = edits that passed the knob checks and replayed in TVM, over all edits the model proposed; "
+                  "fallbacks = calls that gave no valid edit and were handed to the named non-LLM proposer.", "",
+                  "| workload | method | trials | model | expansions | calls | valid edits | tokens | model seconds | "
+                  "dollars | fallbacks |", "|---|---|---|---|---|---|---|---|---|---|---|"] + usage + [""]
     timing = _timing_rows(res)
     if timing:
         lines += ["## Wall time per cell", "", "| workload | method | trials | median wall | build | run | other |",
@@ -159,6 +168,29 @@ def write_report(bench_dir: Path) -> Path:
     path = bench_dir / "report.md"
     path.write_text("\n".join(lines))
     return path
+
+
+def _model_usage_rows(res: BenchResults) -> list[str]:
+    rows = []
+    for w, method, trials in res.rows():
+        # Records from before the LLM issue counted expansions as "calls": left out rather than misread.
+        cells = [c for c in res.cells[(w, method, trials)].values()
+                 if any("expansions" in s for s in ((c.get("info") or {}).get("per_model") or {}).values())]
+        if not cells:
+            continue
+        models = list(dict.fromkeys(m for c in cells for m in c["info"]["per_model"] if m != "sample"))
+        for model in models:
+            stats = [c["info"]["per_model"].get(model, {}) for c in cells]
+
+            def mean(key):
+                return sum(s.get(key, 0) for s in stats) / len(stats)
+
+            edits = sum(s.get("edits", 0) for s in stats)
+            valid = f"{100 * sum(s.get('valid_edits', 0) for s in stats) / edits:.0f}% of {edits / len(stats):.1f}" if edits else "-"
+            rows.append(f"| {w} | {method} | {trials} | {_md_escape(model)} | {mean('expansions'):.1f} | {mean('calls'):.1f} | "
+                        f"{valid} | {mean('prompt_tokens') + mean('completion_tokens'):.0f} | "
+                        f"{mean('model_seconds'):.1f} | {mean('dollars'):.4g} | {mean('fallbacks'):.1f} |")
+    return rows
 
 
 def _timing_rows(res: BenchResults) -> list[str]:

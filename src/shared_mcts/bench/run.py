@@ -93,7 +93,7 @@ def run_cell(cell: Cell, method, target: dict, measurer: Measurer, cell_dir: Pat
 
 def run_bench(workloads: list[str], method_names: list[str], trials: list[int], seeds: list[int], out: Path,
               target: dict, measure: MeasureConfig, progress: Progress | None = None, remeasure_repeat: int = 10,
-              max_cells: int | None = None, models: list[str] | None = None) -> list[dict]:
+              max_cells: int | None = None, models: list | None = None) -> list[dict]:
     """Run every cell not yet in `out/results.jsonl`. `max_cells` stops after that many new
     cells (used by tests to simulate an interrupted run)."""
     progress = progress or Progress()
@@ -101,7 +101,8 @@ def run_bench(workloads: list[str], method_names: list[str], trials: list[int], 
         get_workload(name)  # fail on a bad name before anything runs
     methods = [get_method(m, models) for m in method_names]
     settings = bench_settings(target, measure)
-    settings["models"] = models
+    # Names only (a models file's prices and budgets are part of the method, not of the folder's settings).
+    settings["models"] = [getattr(m, "name", m) for m in models] if models else None
     done = open_bench_dir(out, settings)
     cells = build_cells(workloads, methods, trials, seeds)
     todo = [c for c in cells if c.key not in done]

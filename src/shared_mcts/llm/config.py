@@ -34,6 +34,35 @@ class ModelSpec:
     max_calls: int | None = None  # hard budgets for the run, counted on every attempt
     max_dollars: float | None = None
     max_total_tokens: int | None = None
+    max_retries: int = 2  # extra attempts after a 429, a 5xx, a timeout or a dropped connection
+    response_format: str = "json_schema"  # json_schema (OpenAI) | json_object (llama.cpp servers) | none
+    fallback: str = "mutate"  # the non-LLM proposer used when a call gives no valid edit ("none": nothing)
+    # Constrain the answer more tightly (one knob per edit, tile values limited to valid one-step
+    # moves): for small grammar-constrained models. None: for local models only.
+    small_schema: bool | None = None
+    strength: float | None = None  # routers escalate to the strongest; None: ranked by expected cost
+    max_edits: int = 4  # edits asked per call (the engine may ask fewer)
+    script_chars: int | None = None  # TVMScript shown; None: 800 for local models (prompt time), else 3000
+
+    @property
+    def script_limit(self) -> int:
+        return self.script_chars if self.script_chars is not None else (800 if self.backend == "local" else 3000)
+
+    TYPICAL_PROMPT_TOKENS = 3000
+    TYPICAL_SECONDS = 10.0
+
+    def expected_dollars(self) -> float:
+        """A prior for one expansion's cost, until measured costs replace it."""
+        return self.dollars(self.TYPICAL_PROMPT_TOKENS, self.max_tokens // 2, self.TYPICAL_SECONDS) if self.is_llm \
+            else self.price_per_call
+
+    @property
+    def rank(self) -> float:
+        return self.strength if self.strength is not None else self.expected_dollars()
+
+    @property
+    def uses_small_schema(self) -> bool:
+        return self.backend == "local" if self.small_schema is None else self.small_schema
 
     @property
     def is_llm(self) -> bool:
@@ -46,8 +75,10 @@ class ModelSpec:
 
 _FIELDS = {f.name: f for f in fields(ModelSpec)}
 _NUMBERS = ("price_in_per_m", "price_out_per_m", "price_per_second", "price_per_call", "temperature", "timeout_s",
-            "max_dollars")
-_INTEGERS = ("max_tokens", "max_calls", "max_total_tokens")
+            "max_dollars", "strength")
+_INTEGERS = ("max_tokens", "max_calls", "max_total_tokens", "max_edits", "script_chars")
+RESPONSE_FORMATS = ("json_schema", "json_object", "none")
+FALLBACKS = BUILTIN + ("none",)
 
 
 def spec_from_text(text: str) -> ModelSpec:
@@ -85,10 +116,22 @@ def _check_table(name: str, table: dict, origin: str) -> ModelSpec:
     for key in ("max_dollars", "timeout_s"):
         if key in table and table[key] == 0:
             raise UserError(f"{where}: {key} must be positive")
-    for key in ("base_url", "api_key_env"):
+    if "small_schema" in table and not isinstance(table["small_schema"], bool):
+        raise UserError(f"{where}: small_schema must be true or false")
+    if "max_retries" in table and (isinstance(table["max_retries"], bool) or not isinstance(table["max_retries"], int)
+                                   or not 0 <= table["max_retries"] <= 10):
+        raise UserError(f"{where}: max_retries must be an integer from 0 to 10")
+    for key in ("base_url", "api_key_env", "response_format", "fallback"):
         if key in table and not isinstance(table[key], str):
             raise UserError(f"{where}: {key} must be a string")
-    if table["backend"] == "openai" and not table.get("api_key_env"):
+    if table.get("response_format", "json_schema") not in RESPONSE_FORMATS:
+        raise UserError(f"{where}: response_format must be one of {', '.join(RESPONSE_FORMATS)}")
+    if table.get("fallback", "mutate") not in FALLBACKS:
+        raise UserError(f"{where}: fallback must be one of {', '.join(FALLBACKS)}")
+    if table["backend"] == "openai" and "base_url" in table and not table["base_url"].startswith(("http://", "https://")):
+        raise UserError(f"{where}: base_url must start with http:// or https://")
+    if table["backend"] == "openai" and "api_key_env" not in table:
+        # An empty api_key_env means the endpoint needs no key (a local server).
         table = dict(table, api_key_env="OPENAI_API_KEY")
     values = {k: (float(v) if k in _NUMBERS else v) for k, v in table.items() if k != "name"}
     return ModelSpec(name=name, **values)

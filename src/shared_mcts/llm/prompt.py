@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 
-from ..space.knobs import CATEGORICAL, COMPUTE_LOCATION, SPACE, TILE, Knob
+from ..space.knobs import CATEGORICAL, COMPUTE_LOCATION, SPACE, TILE, Knob, tile_neighbours
 
 SYSTEM = ("You tune TVM tensor programs for a CPU. You change schedule knobs to make the program faster. "
           "Answer with JSON only, matching the schema you are given.")
@@ -30,30 +30,52 @@ def _value(v):
     return list(v) if isinstance(v, tuple) else v
 
 
-def knob_schema(knob: Knob) -> dict:
+def knob_schema(knob: Knob, small: bool = False) -> dict:
+    """small: only values that differ from the current one, and for tiles only the valid
+    one-step tilings (a small model cannot multiply); otherwise any list of positive integers."""
+    if knob.kind == TILE and small:
+        return {"enum": [list(v) for v in tile_neighbours(knob)]}
     if knob.kind == TILE:
         return {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": knob.parts, "maxItems": knob.parts}
     if knob.kind in (CATEGORICAL, SPACE):
-        return {"enum": list(knob.choices)}
+        return {"enum": [c for c in knob.choices if not small or c != knob.value]}
     if knob.kind == COMPUTE_LOCATION:
         return {"type": "integer", "minimum": -2}
     return {}
 
 
-def answer_schema(knobs: dict[str, Knob], k: int, next_models: list[str] | None = None) -> dict:
+def _changes_schema(knobs: dict[str, Knob], small: bool) -> dict:
+    if not small:
+        return {"type": "object", "properties": {n: knob_schema(kn) for n, kn in knobs.items()},
+                "additionalProperties": False, "minProperties": 1}
+    # One knob per edit, as alternatives: a grammar that grows linearly with the knobs (optional
+    # properties make llama.cpp's grammar, and so its sampling, much larger and slower).
+    options = []
+    for name, knob in knobs.items():
+        values = knob_schema(knob, small=True)
+        if values.get("enum") == []:
+            continue
+        options.append({"type": "object", "properties": {name: values}, "required": [name],
+                        "additionalProperties": False})
+    return {"anyOf": options}
+
+
+def answer_schema(knobs: dict[str, Knob], k: int, next_models: list[str] | None = None,
+                  small_schema: bool = False) -> dict:
     """JSON schema of an answer: 1..k edits, each a set of knob changes with a one-line reason;
     optionally the model that should act next (COLT-style joint action)."""
     edit = {
         "type": "object",
         "properties": {
-            "changes": {"type": "object", "properties": {n: knob_schema(kn) for n, kn in knobs.items()},
-                        "additionalProperties": False, "minProperties": 1},
+            "changes": _changes_schema(knobs, small_schema),
             "rationale": {"type": "string", "maxLength": 200},
         },
         "required": ["changes", "rationale"],
         "additionalProperties": False,
     }
-    schema = {"type": "object", "properties": {"edits": {"type": "array", "items": edit, "minItems": 1, "maxItems": k}},
+    # A small model stops after one edit unless the grammar asks for all k.
+    schema = {"type": "object", "properties": {"edits": {"type": "array", "items": edit,
+                                                         "minItems": k if small_schema else 1, "maxItems": k}},
               "required": ["edits"], "additionalProperties": False}
     if next_models:
         schema["properties"]["next_model"] = {"enum": list(next_models)}
@@ -82,29 +104,37 @@ def history_lines(history: list[dict]) -> list[str]:
 
 
 def build_messages(workload: dict, hardware: dict, knobs: dict[str, Knob], script: str, history: list[dict],
-                   k: int, siblings: list[dict] | None = None) -> list[dict]:
+                   k: int, siblings: list[dict] | None = None, parent_tried: list[dict] | None = None,
+                   next_models: list[str] | None = None, script_chars: int = 3000) -> list[dict]:
     """Chat messages for one proposal call."""
     hw = (f"{hardware.get('model_name', 'CPU')}, LLVM cpu {hardware.get('llvm_cpu')}, {hardware.get('cores')} cores, "
           f"{hardware.get('simd_lanes_fp32')} fp32 SIMD lanes, L1d {hardware.get('l1d_bytes')} B, "
           f"L2 {hardware.get('l2_bytes')} B, L3 {hardware.get('l3_bytes')} B, "
           f"peak {hardware.get('peak_gflops', 0):.0f} GFLOP/s")
+    # What stays the same from call to call comes first, so that a local model reuses its
+    # cache for that prefix (prompt processing dominates a small CPU model's time).
     parts = [
         f"Workload: {workload.get('name')}: {workload.get('description', '')}; shapes {workload.get('shapes')}; "
         f"dtype {workload.get('dtype', 'float32')}; {workload.get('flops', 0) / 1e9:.3g} GFLOP.",
         f"Hardware: {hw}.",
-        "Knobs (current value, constraints):",
-        *[f"- {knob.describe()}" for knob in knobs.values()],
+        "Knobs and the values they allow:",
+        *[f"- {knob.name}: {knob.constraints()}" for knob in knobs.values()],
+        f"Propose {k} different edits that should make the current schedule faster. Each edit sets one or more knobs "
+        "to new allowed values (tile factors must multiply to the loop extent). Answer as JSON: "
+        '{"edits": [{"changes": {"KNOB": VALUE, ...}, "rationale": "one line"}]}',
+        "Current knob values: " + json.dumps({name: knob.json_value() for name, knob in knobs.items()}),
         "Current schedule (TVMScript, trimmed):",
-        trim_script(script),
+        trim_script(script, script_chars),
         "Measured history along this path:",
         *(history_lines(history) or ["- (none yet)"]),
     ]
     if siblings:
-        parts += ["Other edits tried from the same schedule:",
+        parts += ["Edits already tried from this schedule (do not repeat them):",
                   *[f"- {json.dumps(s['edit'])}: {_latency(s.get('latency_s'))}" for s in siblings]]
-    parts += [
-        f"Propose {k} different edits that should make this schedule faster. Each edit sets one or more knobs to new "
-        "allowed values (tile factors must multiply to the loop extent). Answer as JSON: "
-        '{"edits": [{"changes": {"KNOB": VALUE, ...}, "rationale": "one line"}]}',
-    ]
+    if parent_tried:
+        parts += ["Best other edits tried from the previous schedule:",
+                  *[f"- {json.dumps(s['edit'])}: {_latency(s.get('latency_s'))}" for s in parent_tried]]
+    if next_models:
+        parts.append(f"Also name in \"next_model\" the model that should propose the next change, one of "
+                     f"{', '.join(next_models)}: a cheaper one while easy gains remain, a stronger one when stuck.")
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "\n".join(parts)}]

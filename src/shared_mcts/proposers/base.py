@@ -37,6 +37,9 @@ class ProposalRequest:
     k: int
     rng: random.Random
     hardware: dict = field(default_factory=dict)  # HostInfo.as_dict()
+    tried: list[dict] = field(default_factory=list)  # edits already measured from this node: [{"edit", "latency_s"}]
+    siblings: list[dict] = field(default_factory=list)  # the best other children of this node's parent
+    next_models: list[str] = field(default_factory=list)  # non-empty: name the model that should act next (COLT)
 
 
 @dataclass
@@ -44,6 +47,11 @@ class Proposal:
     edits: list[Edit]
     cost: ProposalCost = field(default_factory=ProposalCost)
     note: str = ""
+    rejected: list[dict] = field(default_factory=list)  # edits the proposer itself found invalid: {"changes", "reason"}
+    log: dict = field(default_factory=dict)  # for the ledger: e.g. an LLM's attempts
+    fallback: "Proposal | None" = None  # produced by `fallback_name` because this proposer produced no valid edit
+    fallback_name: str = ""
+    next_model: str | None = None  # the model this one says should act next (COLT's joint action)
 
 
 class Proposer(Protocol):

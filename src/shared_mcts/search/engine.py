@@ -14,7 +14,9 @@ from typing import Any, Callable, Hashable, Protocol
 
 from ..proposers.base import Edit, Proposal, ProposalRequest, Proposer
 from .budget import Budget
+from .credit import Credit
 from .policies import PolicyConfig, can_expand, select
+from .routers import ModelProfile, RouteContext, RoundRobin, Router
 from .tree import ROOT, Node, Tree
 
 
@@ -32,23 +34,6 @@ class Evaluator(Protocol):
 class Ranker(Protocol):
     def score(self, candidates: list[Any]) -> list[float] | None: ...  # None while untrained
     def update(self, candidates: list[Any], latencies: list[float | None]) -> None: ...
-
-
-class Router(Protocol):
-    def choose(self, node: Node, tree: Tree, rng: random.Random) -> str: ...
-
-
-class RoundRobin:
-    """Each expansion goes to the next model in turn (the default until issue 5's routers)."""
-
-    def __init__(self, names: list[str]):
-        self.names = list(names)
-        self._next = 0
-
-    def choose(self, node: Node, tree: Tree, rng: random.Random) -> str:
-        name = self.names[self._next % len(self.names)]
-        self._next += 1
-        return name
 
 
 @dataclass
@@ -69,6 +54,7 @@ class SearchResult:
     stop_reason: str
     invalid_edits: dict[str, int]
     duplicate_edits: dict[str, int]
+    credit: dict = None  # per model: Credit.as_dict()
 
 
 Event = Callable[[dict], None]
@@ -78,12 +64,17 @@ class SearchEngine:
     def __init__(self, space: Space, evaluator: Evaluator, proposers: dict[str, Proposer], budget: Budget,
                  seed: int = 0, config: SearchConfig | None = None, ranker: Ranker | None = None,
                  router: Router | None = None, hardware: dict | None = None, on_event: Event | None = None,
-                 reference_latency_s: float | None = None):
+                 reference_latency_s: float | None = None, profiles: dict[str, ModelProfile] | None = None):
         if not proposers:
             raise ValueError("at least one proposer is needed")
         self.space, self.evaluator, self.proposers = space, evaluator, proposers
         self.budget, self.config, self.ranker = budget, config or SearchConfig(), ranker
-        self.router = router or RoundRobin(sorted(proposers))
+        self.router = router or RoundRobin()
+        self.credit = Credit()
+        self.route = RouteContext(profiles or {n: ModelProfile(n, 0.0, 0.0) for n in proposers}, self.credit,
+                                  trials_total=budget.trials)
+        if hasattr(self.router, "strongest"):
+            self.router.strongest = self.route.strongest(list(self.route.models))
         self.rng = random.Random(seed)
         self.hardware = hardware or {}
         self.on_event = on_event or (lambda event: None)
@@ -93,6 +84,7 @@ class SearchEngine:
         self.invalid: dict[str, int] = {}
         self.duplicates: dict[str, int] = {}
         self._dry: dict[int, int] = {}
+        self._proposals = 0  # proposal events so far; measurements name the proposal they came from
 
     # -- one round -------------------------------------------------------------------------
 
@@ -100,30 +92,59 @@ class SearchEngine:
         return [{"node": n.id, "proposer": n.proposer, "edit": n.edit, "latency_s": n.latency_s}
                 for n in self.tree.path(node.id) if n.id != ROOT]
 
-    def _expand_root(self, want: int) -> tuple[str, list[tuple[Any, Edit]]]:
+    def _expand_root(self, want: int) -> list[tuple[Any, Edit, str, int | None]]:
         # Sample more than we measure once a ranker can pick the promising ones.
         count = want if self.ranker is None or not self.tree.measured() else max(want, self.config.proposals_per_expansion)
         fresh = self.space.sample(max(count, 1), self.rng)
-        return "sample", [(c, Edit({}, "fresh random sample of the design space")) for c in fresh]
+        return [(c, Edit({}, "fresh random sample of the design space"), "sample", None) for c in fresh]
 
-    def _expand(self, node: Node, name: str) -> list[tuple[Any, Edit]]:
+    def _tried(self, node: Node, skip: int | None = None, best: int | None = None) -> list[dict]:
+        children = [self.tree.nodes[c] for c in node.children if c != skip]
+        if best is not None:
+            children = sorted((c for c in children if c.latency_s is not None), key=lambda c: c.latency_s)[:best]
+        return [{"edit": c.edit, "latency_s": c.latency_s, "proposer": c.proposer} for c in children]
+
+    def _expand(self, node: Node, name: str) -> list[tuple[Any, Edit, str, int | None]]:
         request = ProposalRequest(node_id=node.id, candidate=node.candidate, knobs=self.space.knobs(node.candidate),
                                   history=self._history(node), k=self.config.proposals_per_expansion,
-                                  rng=random.Random(self.rng.getrandbits(64)), hardware=self.hardware)
+                                  rng=random.Random(self.rng.getrandbits(64)), hardware=self.hardware,
+                                  tried=self._tried(node),
+                                  siblings=self._tried(self.tree.nodes[node.parent], skip=node.id, best=3)
+                                  if node.parent not in (None, ROOT) else [],
+                                  next_models=sorted(self.proposers) if getattr(self.router, "asks_next_model", False)
+                                  else [])
         started = time.perf_counter()
         proposal: Proposal = self.proposers[name].propose(request)
         seconds = time.perf_counter() - started
-        out, invalid = [], []
+        if proposal.next_model in self.proposers:
+            self.route.next_model_hint = proposal.next_model
+        out = self._accept(node, name, proposal, seconds)
+        if proposal.fallback is not None:
+            out += self._accept(node, proposal.fallback_name, proposal.fallback, 0.0, via=name)
+        return out
+
+    def _accept(self, node: Node, name: str, proposal: Proposal, seconds: float, via: str | None = None):
+        """Apply a proposal's edits; each valid one becomes a candidate credited to `name`."""
+        self._proposals += 1
+        cost = proposal.cost
+        self.credit.on_proposal(name, cost.calls, cost.dollars, cost.seconds, cost.prompt_tokens + cost.completion_tokens)
+        out, invalid = [], list(proposal.rejected)
         for edit in proposal.edits:
             candidate, reason = self.space.apply(node.candidate, edit.changes)
             if candidate is None:
                 invalid.append({"changes": edit.changes, "reason": reason})
-                self.invalid[name] = self.invalid.get(name, 0) + 1
             else:
-                out.append((candidate, edit))
-        self.on_event({"event": "proposal", "node": node.id, "proposer": name, "edits": len(proposal.edits),
-                       "valid": len(out), "invalid": invalid, "cost": proposal.cost.as_dict(), "seconds": seconds,
-                       "note": proposal.note})
+                out.append((candidate, edit, name, self._proposals))
+        if invalid:
+            self.invalid[name] = self.invalid.get(name, 0) + len(invalid)
+        event = {"event": "proposal", "proposal": self._proposals, "node": node.id, "proposer": name,
+                 "edits": len(proposal.edits) + len(proposal.rejected), "valid": len(out), "invalid": invalid,
+                 "cost": proposal.cost.as_dict(), "seconds": seconds, "note": proposal.note}
+        if proposal.log:
+            event["log"] = proposal.log
+        if via:
+            event["fallback_for"] = via
+        self.on_event(event)
         return out
 
     def _round(self) -> None:
@@ -131,47 +152,58 @@ class SearchEngine:
         node = select(self.tree, self.config.policy)
         if node.id == ROOT and not self.tree.root.children:
             want = min(max(self.config.initial_samples, 1), self.budget.remaining)
-        if node.id == ROOT or not can_expand(node):
+        model = None
+        if node.id != ROOT and can_expand(node):
+            self.route.trials_used = self.budget.used_trials
+            model = self.router.choose(node, self.tree, self.rng, self.route)
+        if model is None:  # the root, a node that cannot grow, or every model's budget spent
             node = self.tree.root
-            name, proposals = self._expand_root(want)
+            proposals = self._expand_root(want)
         else:
-            name = self.router.choose(node, self.tree, self.rng)
-            proposals = self._expand(node, name)
+            if hasattr(self.router, "on_expansion"):
+                self.router.on_expansion(node, self.tree, model)
+            proposals = self._expand(node, model)
 
         fresh, keys = [], set()
-        for candidate, edit in proposals:
+        for candidate, edit, name, proposal_id in proposals:
             key = self.space.key(candidate)
             if key in self.seen or key in keys:
                 self.duplicates[name] = self.duplicates.get(name, 0) + 1
                 continue
             keys.add(key)
-            fresh.append((candidate, edit, key))
+            fresh.append((candidate, edit, key, name, proposal_id))
         if not fresh:
             self._dry[node.id] = self._dry.get(node.id, 0) + 1
             if node.id != ROOT and self._dry[node.id] >= self.config.dry_rounds_to_exhaust:
                 node.exhausted = True
             return
 
-        scores = self.ranker.score([c for c, _, _ in fresh]) if self.ranker else None
+        scores = self.ranker.score([f[0] for f in fresh]) if self.ranker else None
         order = list(range(len(fresh)))
         if scores is not None:
             order.sort(key=lambda i: (-scores[i], i))
         chosen = [fresh[i] for i in order[:want]]
-        results = self.evaluator.measure([c for c, _, _ in chosen])
+        results = self.evaluator.measure([f[0] for f in chosen])
         self.budget.spend(len(chosen))
         latencies = []
-        for rank, ((candidate, edit, key), result) in enumerate(zip(chosen, results)):
+        for rank, ((candidate, edit, key, name, proposal_id), result) in enumerate(zip(chosen, results)):
             self.seen.add(key)
             prior = 1.0 / (1 + rank)
             child = self.tree.add_child(node.id, candidate, name, edit.changes, edit.rationale, prior)
             self.tree.record(child.id, result.latency_s, getattr(result, "error", None))
             latencies.append(result.latency_s)
+            new_bests = self.credit.of(name).new_bests
+            gain = self.credit.on_measurement(name, node.latency_s, result.latency_s)
+            if hasattr(self.router, "on_measurement") and node.id != ROOT:
+                self.router.on_measurement(node, child, name, gain, self.credit.of(name).new_bests > new_bests)
             self.on_event({"event": "measurement", "node": child.id, "parent": node.id, "proposer": name,
+                           "proposal": proposal_id, "key": key,
+                           "run_secs": getattr(result, "run_secs", None),
                            "edit": edit.changes, "rationale": edit.rationale, "latency_s": result.latency_s,
                            "error": getattr(result, "error", None), "trial": self.budget.used_trials - len(chosen) + rank + 1,
                            "predicted_score": None if scores is None else scores[order[rank]]})
         if self.ranker:
-            self.ranker.update([c for c, _, _ in chosen], latencies)
+            self.ranker.update([f[0] for f in chosen], latencies)
 
     def run(self) -> SearchResult:
         dry_total = 0
@@ -187,4 +219,5 @@ class SearchEngine:
         return self._result(self.budget.stop_reason())
 
     def _result(self, reason: str) -> SearchResult:
-        return SearchResult(self.tree, self.tree.best(), self.budget.used_trials, reason, dict(self.invalid), dict(self.duplicates))
+        return SearchResult(self.tree, self.tree.best(), self.budget.used_trials, reason, dict(self.invalid),
+                            dict(self.duplicates), self.credit.as_dict())

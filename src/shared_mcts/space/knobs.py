@@ -6,6 +6,7 @@ decisions, so every proposed value is checked here before anything is applied. P
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -28,18 +29,25 @@ class Knob:
     contiguous: bool = True  # tile, innermost spatial: contiguous in every input it indexes
     choices: tuple = field(default_factory=tuple)  # categorical / space: allowed values
 
-    def describe(self) -> str:
+    def constraints(self) -> str:
+        """What the knob is and which values it allows (not its current value)."""
         if self.kind == TILE:
-            return (f"{self.name} = {list(self.value)}: split {self.loop_kind} loop '{self.loop}' of block '{self.block}' "
+            return (f"split {self.loop_kind} loop '{self.loop}' of block '{self.block}' "
                     f"(extent {self.extent}) into {self.parts} factors whose product is {self.extent}, "
                     f"innermost <= {self.max_innermost}" + (", innermost factor is vectorized" if self.innermost_spatial else "")
                     + ("" if self.contiguous else " (strided in an input: vectorizing it gathers)"))
         if self.kind == CATEGORICAL:
-            return f"{self.name} = {self.value}: one of {list(self.choices)}"
+            return f"one of {list(self.choices)}"
         if self.kind == COMPUTE_LOCATION:
-            return (f"{self.name} = {self.value}: where block '{self.block}' is computed: -2 inlined, -1 at the root, "
+            return (f"where block '{self.block}' is computed: -2 inlined, -1 at the root, "
                     f"i >= 0 under the i-th loop of its consumer")
-        return f"{self.name} = {self.value}: design-space structure, one of {list(self.choices)}"
+        return f"design-space structure, one of {list(self.choices)}"
+
+    def json_value(self):
+        return list(self.value) if isinstance(self.value, tuple) else self.value
+
+    def describe(self) -> str:
+        return f"{self.name} = {json.dumps(self.json_value())}: {self.constraints()}"
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -117,3 +125,32 @@ def random_value(knob: Knob, rng):
     if knob.kind == COMPUTE_LOCATION:
         return rng.choice([v for v in (-2, -1, 0, 1, 2, 3, knob.value + 1, knob.value - 1) if v >= -2 and v != knob.value])
     return None
+
+
+def _prime_factors(n: int) -> list[int]:
+    out, d = [], 2
+    while d * d <= n:
+        while n % d == 0:
+            out.append(d)
+            n //= d
+        d += 1
+    return out + ([n] if n > 1 else [])
+
+
+def tile_neighbours(knob: Knob, limit: int = 32) -> list[tuple[int, ...]]:
+    """Valid tilings one step from the current one: a prime factor moved from one position to
+    another (what a grammar can offer a small model as the only choices)."""
+    value = tuple(knob.value)
+    out: list[tuple[int, ...]] = []
+    for i in range(len(value)):
+        for p in sorted(set(_prime_factors(value[i]))):
+            for j in range(len(value)):
+                if j == i:
+                    continue
+                moved = list(value)
+                moved[i] //= p
+                moved[j] *= p
+                moved = tuple(moved)
+                if moved not in out and validate(knob, moved) is None:
+                    out.append(moved)
+    return out[:limit]

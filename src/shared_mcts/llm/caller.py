@@ -1,0 +1,135 @@
+"""One model call, made safe: budget check before every attempt, retries with backoff on
+transient failures, the replay cache, and a record of every attempt for the ledger.
+
+The same for every backend, and free of any network or TVM code: tested with fake backends.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+from ..proposers.base import ProposalCost
+from ..search.budget import CallBudget
+from .backends import BackendError, ChatBackend, Completion
+from .cache import ReplayCache, cache_key
+from .config import ModelSpec
+
+MIN_COMPLETION_TOKENS = 32  # below this no answer with one edit fits: do not spend the call
+MAX_BACKOFF_S = 30.0
+
+
+@dataclass
+class Attempt:
+    model: str
+    attempt: int
+    ok: bool
+    prompt_tokens: int
+    completion_tokens: int
+    seconds: float
+    dollars: float
+    tokens_source: str  # provider | local | estimate | cache
+    error_kind: str | None = None
+    error: str | None = None
+    cached: bool = False
+
+
+@dataclass
+class CallResult:
+    text: str | None
+    attempts: list[Attempt] = field(default_factory=list)
+    refused: str | None = None  # why no (further) attempt was made: budget, replay miss
+
+    @property
+    def cached(self) -> bool:
+        return any(a.cached for a in self.attempts)
+
+    def cost(self) -> ProposalCost:
+        return ProposalCost(calls=len(self.attempts), prompt_tokens=sum(a.prompt_tokens for a in self.attempts),
+                            completion_tokens=sum(a.completion_tokens for a in self.attempts),
+                            seconds=sum(a.seconds for a in self.attempts), dollars=sum(a.dollars for a in self.attempts))
+
+    def as_dict(self) -> dict:
+        return {"ok": self.text is not None, "refused": self.refused, "attempts": [asdict(a) for a in self.attempts]}
+
+
+class ModelCaller:
+    def __init__(self, spec: ModelSpec, backend: ChatBackend, budget: CallBudget | None = None,
+                 cache: ReplayCache | None = None, replay_only: bool = False,
+                 sleep: Callable[[float], None] = time.sleep, backoff_s: float = 1.0):
+        self.spec, self.backend, self.cache = spec, backend, cache
+        self.budget = budget or CallBudget(spec.max_calls, spec.max_total_tokens, spec.max_dollars)
+        self.replay_only, self.sleep, self.backoff_s = replay_only, sleep, backoff_s
+
+    def _identity(self) -> dict:
+        s = self.spec
+        return {"backend": s.backend, "model": s.model, "base_url": s.base_url, "response_format": s.response_format}
+
+    def call(self, messages: list[dict], schema: dict, seed: int) -> CallResult:
+        spec = self.spec
+        params = {"max_tokens": spec.max_tokens, "temperature": spec.temperature, "seed": seed}
+        key = cache_key(self._identity(), messages, schema, params)
+        hit = self.cache.get(key) if self.cache else None
+        if hit is not None:
+            return self._serve_cached(hit)
+        if self.replay_only:
+            return CallResult(None, refused="replay: no cached answer for this prompt")
+
+        result = CallResult(None)
+        for attempt in range(1, spec.max_retries + 2):
+            prompt_tokens = self.backend.prompt_tokens(messages)
+            room = self.budget.completion_room(prompt_tokens, spec.max_tokens)
+            if room < min(MIN_COMPLETION_TOKENS, spec.max_tokens):
+                result.refused = f"token budget of {self.budget.max_total_tokens} leaves no room for an answer"
+                return result
+            worst = spec.dollars(prompt_tokens, room, spec.timeout_s)
+            refused = self.budget.admit(prompt_tokens, room, worst)
+            if refused:
+                result.refused = refused
+                return result
+            try:
+                completion: Completion = self.backend.complete(messages, schema, room, spec.temperature, spec.timeout_s,
+                                                               seed)
+            except BackendError as e:
+                # What a failed attempt cost is often unknown: charge its prompt (our upper bound)
+                # and whatever it reported, so the budgets stay on the safe side.
+                used_prompt = e.prompt_tokens if e.prompt_tokens is not None else prompt_tokens
+                used_completion = e.completion_tokens or 0
+                dollars = spec.dollars(used_prompt, used_completion, e.seconds)
+                self.budget.charge(used_prompt + used_completion, dollars)
+                result.attempts.append(Attempt(spec.name, attempt, False, used_prompt, used_completion, e.seconds,
+                                               dollars, "local" if e.prompt_tokens is not None else "estimate",
+                                               e.kind, str(e)))
+                if not e.retryable or attempt > spec.max_retries:
+                    return result
+                wait = e.retry_after_s if e.retry_after_s is not None else self.backoff_s * 2 ** (attempt - 1)
+                self.sleep(min(max(wait, 0.0), MAX_BACKOFF_S))
+                continue
+            dollars = spec.dollars(completion.prompt_tokens, completion.completion_tokens, completion.seconds)
+            self.budget.charge(completion.prompt_tokens + completion.completion_tokens, dollars)
+            result.attempts.append(Attempt(spec.name, attempt, True, completion.prompt_tokens,
+                                           completion.completion_tokens, completion.seconds, dollars,
+                                           completion.tokens_source))
+            result.text = completion.text
+            if self.cache is not None:
+                self.cache.put(key, {"model": spec.name, "text": completion.text,
+                                     "prompt_tokens": completion.prompt_tokens,
+                                     "completion_tokens": completion.completion_tokens,
+                                     "seconds": completion.seconds, "tokens_source": completion.tokens_source})
+            return result
+        return result
+
+    def _serve_cached(self, hit: dict) -> CallResult:
+        """A cached answer costs what it cost when it was made, so a replayed run spends its
+        budgets exactly as the original did (and stops calling where the original stopped)."""
+        spec = self.spec
+        prompt, completion = int(hit.get("prompt_tokens", 0)), int(hit.get("completion_tokens", 0))
+        seconds = float(hit.get("seconds", 0.0))
+        dollars = spec.dollars(prompt, completion, seconds)
+        refused = self.budget.admit(prompt, completion, dollars)
+        if refused:
+            return CallResult(None, refused=refused)
+        self.budget.charge(prompt + completion, dollars)
+        attempt = Attempt(spec.name, 1, True, prompt, completion, seconds, dollars, "cache", cached=True)
+        return CallResult(str(hit.get("text", "")), [attempt])
