@@ -58,3 +58,19 @@ def test_model_usage_table_is_per_model_mean_over_seeds(tmp_path):
     text = write_report(tmp_path).read_text()
     assert "| w | mcts-single:local:smollm2 | 32 | local:smollm2 | 3.0 | 3.0 | 25% of 10.0 | 1100 | 3.0 | 0 | 1.0 |" in text
     assert "mutate&lt;b&gt;" in text and "| sample |" not in text
+
+
+def test_cost_table_names_the_strong_model_and_its_share(tmp_path):
+    settings = {"target": {"kind": "llvm"}, "measure": {}, "host": {"model_name": "cpu", "peak_gflops": 100.0},
+                "peak_formula": "test", "versions": {}}
+    (tmp_path / SETTINGS).write_text(json.dumps(settings))
+    for seed in (0, 1):
+        record = _record("w", "shared:bandit", 32, seed, 0.01)
+        record["info"] = {"strongest": "expert", "per_model": {
+            "expert": {"expansions": 2, "calls": 2, "dollars": 2.0},
+            "local:smollm2": {"expansions": 6, "calls": 7, "dollars": 0.01, "prompt_tokens": 900, "completion_tokens": 100,
+                              "model_seconds": 30.0}}}
+        append_record(tmp_path / RESULTS, record)
+    text = write_report(tmp_path).read_text()
+    assert "| w | shared:bandit | 32 | expert | 2.0 | 25% | 2 | 2.01 | 1000 | 30.0 | 10 ms |" in text
+    assert (tmp_path / "latency_vs_cost.png").exists()

@@ -191,3 +191,34 @@ def test_unknown_router_and_unknown_single_model():
         make_router("greedy-llm", ["a"])
     with pytest.raises(ValueError, match="not one of the run's models"):
         make_router("single:b", ["a"])
+
+
+def test_abmcts_drives_our_engine_through_treequest_ask_tell():
+    pytest.importorskip("treequest")
+    from shared_mcts.search.abmcts import ABMCTSEngine, speedup_score
+
+    def run():
+        events = []
+        models = _models(strong_calls=3)
+        engine = ABMCTSEngine(GridSpace(32), GridEvaluator(), models, Budget(30), seed=3,
+                              config=SearchConfig(initial_samples=2, batch_size=2, proposals_per_expansion=4),
+                              profiles=_profiles(models, STRENGTH), on_event=events.append,
+                              score=speedup_score(1.0, 1e-3))
+        result = engine.run()
+        return result, models, events
+
+    result, models, events = run()
+    assert result.trials == 30 and models["strong"].calls <= 3
+    assert {e["proposer"] for e in events if e["event"] == "proposal"} <= {"cheap", "bad", "strong"}
+    assert result.best.latency_s < 0.05  # it finds its way toward the optimum
+    again, _, events_again = run()
+    assert [(e["event"], e["proposer"], e.get("node")) for e in events] == \
+        [(e["event"], e["proposer"], e.get("node")) for e in events_again]
+
+
+def test_speedup_score_is_the_log_way_from_untuned_to_the_roofline():
+    from shared_mcts.search.abmcts import speedup_score
+
+    score = speedup_score(1.0, 0.01)
+    assert score(1.0) == 0.0 and score(0.01) == 1.0 and score(0.1) == pytest.approx(0.5)
+    assert score(None) == 0.0 and score(2.0) == 0.0 and score(0.001) == 1.0

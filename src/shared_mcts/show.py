@@ -130,7 +130,10 @@ def png(nodes: list[dict], path: Path) -> None:
             x, y = position[n["id"]]
             ax.annotate(format_latency(n["latency_s"]), (x, y), textcoords="offset points", xytext=(0, -14),
                         ha="center", fontsize=6)
+    from matplotlib.ticker import MaxNLocator
+
     ax.invert_yaxis()
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("depth")
     ax.set_xticks([])
     ax.legend(loc="upper right", fontsize=7, markerscale=0.5)

@@ -40,6 +40,7 @@ class TuneResult:
     out: str | None
     models: list[str]
     router: str = ""
+    strongest: str = ""  # the model routers escalate to
     per_model: dict = field(default_factory=dict)
     timing: dict = field(default_factory=dict)
     ranking: str = ""
@@ -271,11 +272,19 @@ def tune(workload, trials: int = 32, seed: int = 0, models=DEFAULT_MODELS, out=N
                       "router": router,
                       "target": target, "untuned_latency_s": untuned.latency_s})
     evaluator = _Evaluator(measurer, database, workload_entry, Target(target), args_info, recorded)
-    engine = SearchEngine(space, evaluator,
-                          proposers, Budget(trials, wall_clock_s), seed=seed, config=search_config or SearchConfig(),
-                          ranker=ranker, hardware=hardware, on_event=on_event, router=router_impl,
-                          profiles=model_profiles(specs, proposers),
-                          reference_latency_s=untuned.latency_s if untuned.ok else None)
+    engine_kwargs = dict(seed=seed, config=search_config or SearchConfig(), ranker=ranker, hardware=hardware,
+                         on_event=on_event, profiles=model_profiles(specs, proposers),
+                         reference_latency_s=untuned.latency_s if untuned.ok else None)
+    if router == "abmcts":
+        from .search.abmcts import ABMCTSEngine, speedup_score
+
+        reference = untuned.latency_s if untuned.ok else 1.0
+        roofline = workload.flops / (hardware["peak_gflops"] * 1e9)
+        engine = ABMCTSEngine(space, evaluator, proposers, Budget(trials, wall_clock_s),
+                              score=speedup_score(reference, roofline), **engine_kwargs)
+    else:
+        engine = SearchEngine(space, evaluator, proposers, Budget(trials, wall_clock_s), router=router_impl,
+                              **engine_kwargs)
     search = engine.run()
     search_s = time.perf_counter() - started
     build_s, run_s = measurer.clock.build_s - clock0[0], measurer.clock.run_s - clock0[1]
@@ -286,6 +295,7 @@ def tune(workload, trials: int = 32, seed: int = 0, models=DEFAULT_MODELS, out=N
         untuned_latency_s=untuned.latency_s, speedup_over_untuned=None, trials=search.trials,
         stop_reason=search.stop_reason, best_proposer=node.proposer if node else None, correct=None,
         out=str(out) if out else None, models=models, router=router,
+        strongest=max(specs, key=lambda s: (s.rank, s.name)).name,
         per_model=_per_model(events, search.tree, search.credit),
         timing={"search_wall_s": search_s, "build_s": build_s, "run_s": run_s,
                 "overhead_s": max(search_s - build_s - run_s, 0.0),

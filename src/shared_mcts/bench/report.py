@@ -151,6 +151,15 @@ def write_report(bench_dir: Path) -> Path:
                   "fallbacks = calls that gave no valid edit and were handed to the named non-LLM proposer.", "",
                   "| workload | method | trials | model | expansions | calls | valid edits | tokens | model seconds | "
                   "dollars | fallbacks |", "|---|---|---|---|---|---|---|---|---|---|---|"] + usage + [""]
+    costs = _cost_rows(res)
+    if costs:
+        lines += ["## Cost per method", "",
+                  "Per cell, mean over seeds, all models of the run together. Strong = the model the routers escalate "
+                  "to (largest strength, else highest expected cost). Dollars are computed from the models file's "
+                  "prices; a non-LLM stand-in's price is the one given there, not a real model's.", "",
+                  "| workload | method | trials | strong model | strong calls | strong share of expansions | "
+                  "strong dollars | all dollars | tokens | model seconds | median latency |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"] + costs + [""]
     timing = _timing_rows(res)
     if timing:
         lines += ["## Wall time per cell", "", "| workload | method | trials | median wall | build | run | other |",
@@ -168,6 +177,42 @@ def write_report(bench_dir: Path) -> Path:
     path = bench_dir / "report.md"
     path.write_text("\n".join(lines))
     return path
+
+
+def cost_summary(cell: dict) -> dict | None:
+    """One cell's spending, from its per-model statistics; None for cells without models."""
+    info = cell.get("info") or {}
+    per_model = {k: v for k, v in (info.get("per_model") or {}).items() if k != "sample"}
+    if not any("expansions" in s for s in per_model.values()):
+        return None
+    strongest = info.get("strongest") or ""
+    strong = per_model.get(strongest, {})
+    expansions = sum(s.get("expansions", 0) for s in per_model.values())
+    return {"strongest": strongest, "strong_calls": strong.get("calls", 0),
+            "strong_share": strong.get("expansions", 0) / expansions if expansions else 0.0,
+            "strong_dollars": strong.get("dollars", 0.0),
+            "dollars": sum(s.get("dollars", 0.0) for s in per_model.values()),
+            "tokens": sum(s.get("prompt_tokens", 0) + s.get("completion_tokens", 0) for s in per_model.values()),
+            "seconds": sum(s.get("model_seconds", 0.0) for s in per_model.values())}
+
+
+def _cost_rows(res: BenchResults) -> list[str]:
+    rows = []
+    for w, method, trials in res.rows():
+        summaries = [s for s in map(cost_summary, res.cells[(w, method, trials)].values()) if s]
+        if not summaries:
+            continue
+
+        def mean(key):
+            return sum(s[key] for s in summaries) / len(summaries)
+
+        strong = ", ".join(sorted({s["strongest"] for s in summaries}))
+        latencies = list(res.latency.get((w, method, trials), {}).values())
+        rows.append(f"| {w} | {method} | {trials} | {_md_escape(strong)} | {mean('strong_calls'):.1f} | "
+                    f"{100 * mean('strong_share'):.0f}% | {mean('strong_dollars'):.4g} | {mean('dollars'):.4g} | "
+                    f"{mean('tokens'):.0f} | {mean('seconds'):.1f} | "
+                    f"{format_latency(statistics.median(latencies)) if latencies else 'failed'} |")
+    return rows
 
 
 def _model_usage_rows(res: BenchResults) -> list[str]:
@@ -265,4 +310,25 @@ def _plots(res: BenchResults, speedups: list[dict], out: Path) -> list[str]:
         fig.savefig(out / "speedups.png", dpi=110)
         plt.close(fig)
         names.append("speedups.png")
+    if any(cost_summary(c) for cells in res.cells.values() for c in cells.values()):
+        fig, axes = plt.subplots(1, len(res.workloads), figsize=(5 * len(res.workloads), 4), squeeze=False)
+        for ax, workload in zip(axes[0], res.workloads):
+            for w, method, trials in res.rows():
+                if w != workload:
+                    continue
+                cells = res.cells[(w, method, trials)]
+                summaries = [(seed, cost_summary(c)) for seed, c in cells.items()]
+                points = [(s["dollars"], res.latency[(w, method, trials)][seed] * 1e3) for seed, s in summaries
+                          if s and seed in res.latency.get((w, method, trials), {})]
+                if points:
+                    ax.scatter([p[0] for p in points], [p[1] for p in points], label=f"{method} @{trials}", s=18)
+            ax.set_yscale("log")
+            ax.set_title(workload)
+            ax.set_xlabel("dollars per run (models file prices)")
+            ax.set_ylabel("best latency (ms), one point per seed")
+            ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(out / "latency_vs_cost.png", dpi=110)
+        plt.close(fig)
+        names.append("latency_vs_cost.png")
     return names

@@ -23,6 +23,6 @@ class MCTS:
         result = tune(ctx.workload, trials=ctx.trials, seed=ctx.seed, models=self.models, out=ctx.work_dir / "run",
                       target=ctx.target, measurer=ctx.measurer, progress=Progress(stream=io.StringIO()),
                       on_trial=ctx.on_trial, remeasure_repeat=0, router=self.router)
-        info = {"models": result.models, "router": self.router, "per_model": result.per_model, "timing": result.timing, "ranking": result.ranking,
+        info = {"models": result.models, "router": self.router, "strongest": result.strongest, "per_model": result.per_model, "timing": result.timing, "ranking": result.ranking,
                 "stop_reason": result.stop_reason, "run": result.out}
         return MethodResult(result.search_best_s, result.best_mod, result.history, info)

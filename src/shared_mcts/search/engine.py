@@ -164,46 +164,64 @@ class SearchEngine:
                 self.router.on_expansion(node, self.tree, model)
             proposals = self._expand(node, model)
 
-        fresh, keys = [], set()
-        for candidate, edit, name, proposal_id in proposals:
-            key = self.space.key(candidate)
-            if key in self.seen or key in keys:
-                self.duplicates[name] = self.duplicates.get(name, 0) + 1
-                continue
-            keys.add(key)
-            fresh.append((candidate, edit, key, name, proposal_id))
+        fresh = self._fresh(proposals, set())
         if not fresh:
             self._dry[node.id] = self._dry.get(node.id, 0) + 1
             if node.id != ROOT and self._dry[node.id] >= self.config.dry_rounds_to_exhaust:
                 node.exhausted = True
             return
+        self._measure_and_record([(node, item, predicted, rank)
+                                  for rank, (item, predicted) in enumerate(self._ranked(fresh, want))])
 
+    # -- the pieces of a round, shared with other drivers (search/abmcts.py) --------------------
+
+    def _fresh(self, proposals, taken: set) -> list[tuple]:
+        """Proposals whose program was never measured (nor already taken this round)."""
+        fresh = []
+        for candidate, edit, name, proposal_id in proposals:
+            key = self.space.key(candidate)
+            if key in self.seen or key in taken:
+                self.duplicates[name] = self.duplicates.get(name, 0) + 1
+                continue
+            taken.add(key)
+            fresh.append((candidate, edit, key, name, proposal_id))
+        return fresh
+
+    def _ranked(self, fresh: list[tuple], want: int) -> list[tuple[tuple, float | None]]:
+        """The `want` most promising by the cost model (the proposers' order until it is trained)."""
         scores = self.ranker.score([f[0] for f in fresh]) if self.ranker else None
         order = list(range(len(fresh)))
         if scores is not None:
             order.sort(key=lambda i: (-scores[i], i))
-        chosen = [fresh[i] for i in order[:want]]
-        results = self.evaluator.measure([f[0] for f in chosen])
-        self.budget.spend(len(chosen))
-        latencies = []
-        for rank, ((candidate, edit, key, name, proposal_id), result) in enumerate(zip(chosen, results)):
+        return [(fresh[i], None if scores is None else scores[i]) for i in order[:want]]
+
+    def _measure_and_record(self, picks: list[tuple[Node, tuple, float | None, int]]) -> list[Node]:
+        """Measure (parent, candidate item, predicted score, rank) picks as one batch; each
+        becomes a child of its parent, backed up with its measured latency and credited."""
+        results = self.evaluator.measure([item[0] for _, item, _, _ in picks])
+        self.budget.spend(len(picks))
+        first_trial = self.budget.used_trials - len(picks)
+        children, latencies = [], []
+        for i, ((parent, (candidate, edit, key, name, proposal_id), predicted, rank), result) in \
+                enumerate(zip(picks, results)):
             self.seen.add(key)
-            prior = 1.0 / (1 + rank)
-            child = self.tree.add_child(node.id, candidate, name, edit.changes, edit.rationale, prior)
+            child = self.tree.add_child(parent.id, candidate, name, edit.changes, edit.rationale, 1.0 / (1 + rank))
             self.tree.record(child.id, result.latency_s, getattr(result, "error", None))
             latencies.append(result.latency_s)
+            children.append(child)
             new_bests = self.credit.of(name).new_bests
-            gain = self.credit.on_measurement(name, node.latency_s, result.latency_s)
-            if hasattr(self.router, "on_measurement") and node.id != ROOT:
-                self.router.on_measurement(node, child, name, gain, self.credit.of(name).new_bests > new_bests)
-            self.on_event({"event": "measurement", "node": child.id, "parent": node.id, "proposer": name,
+            gain = self.credit.on_measurement(name, parent.latency_s, result.latency_s)
+            if hasattr(self.router, "on_measurement") and parent.id != ROOT:
+                self.router.on_measurement(parent, child, name, gain, self.credit.of(name).new_bests > new_bests)
+            self.on_event({"event": "measurement", "node": child.id, "parent": parent.id, "proposer": name,
                            "proposal": proposal_id, "key": key,
                            "run_secs": getattr(result, "run_secs", None),
                            "edit": edit.changes, "rationale": edit.rationale, "latency_s": result.latency_s,
-                           "error": getattr(result, "error", None), "trial": self.budget.used_trials - len(chosen) + rank + 1,
-                           "predicted_score": None if scores is None else scores[order[rank]]})
+                           "error": getattr(result, "error", None), "trial": first_trial + i + 1,
+                           "predicted_score": predicted})
         if self.ranker:
-            self.ranker.update([f[0] for f in chosen], latencies)
+            self.ranker.update([item[0] for _, item, _, _ in picks], latencies)
+        return children
 
     def run(self) -> SearchResult:
         dry_total = 0

@@ -238,11 +238,13 @@ class ColtRouter:
         return best
 
 
-ROUTERS = ("bandit", "colt", "phase", "round-robin", "single:MODEL")
+ROUTERS = ("bandit", "colt", "phase", "round-robin", "single:MODEL", "abmcts")
 
 
 def make_router(text: str, model_names: list[str]):
     """A router by name; raises ValueError with a one-line reason."""
+    if text == "abmcts":  # not a router of our engine: search/abmcts.py replaces the engine's tree policy
+        return None
     if text.startswith("single:"):
         model = text.split(":", 1)[1]
         if model not in model_names:
