@@ -23,6 +23,12 @@ class ABMCTSEngine(SearchEngine):
         super().__init__(space, evaluator, proposers, budget, seed=seed, **kwargs)
         try:
             import numpy as np
+            import ulid
+
+            # Two distributions install a top-level `ulid`: ulid-py (treequest's, with ulid.new)
+            # and python-ulid (pulled in by `llm`, with ulid.ULID); the last installed wins.
+            if not hasattr(ulid, "new") and hasattr(ulid, "ULID"):
+                ulid.new = ulid.ULID
             import treequest
         except ImportError:
             raise RuntimeError("the abmcts router needs the treequest package: pip install treequest") from None
