@@ -102,3 +102,11 @@ def test_the_api_key_never_reaches_the_record(faults, monkeypatch):
     record = json.dumps(result.as_dict())
     assert result.attempts[0].error_kind == "http_401"
     assert secret not in record and "***" in record
+
+
+def test_any_gguf_file_is_a_local_model():
+    from shared_mcts.llm.backends import make_backend
+    from shared_mcts.llm.config import spec_from_text
+
+    backend = make_backend(spec_from_text(f"local:{smollm2_path()}"))
+    assert isinstance(backend, LlamaCppBackend) and backend.model_path == smollm2_path()

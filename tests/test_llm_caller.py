@@ -119,6 +119,9 @@ def test_cache_survives_a_torn_last_line(tmp_path):
     with open(tmp_path / CACHE_FILE, "a") as f:
         f.write('{"key": "k2", "te')
     assert ReplayCache(read_from=[tmp_path]).get("k1")["text"] == "a"
+    again = ReplayCache(write_to=[tmp_path])  # appending after a torn line must not lose the next entry
+    again.put("k3", {"text": "c"})
+    assert ReplayCache(read_from=[tmp_path]).get("k3")["text"] == "c"
 
 
 def test_call_budget_admit():
@@ -206,3 +209,48 @@ def test_fallback_edits_are_credited_to_the_fallback_by_the_engine():
     assert result.invalid_edits == {"llm": len([e for e in proposals if e["proposer"] == "llm"])}
     by_id = {e["proposal"]: e for e in proposals}
     assert all(by_id[e["proposal"]]["proposer"] == "fb" for e in measured)
+
+
+class NoCalls:
+    def prompt_tokens(self, messages):
+        return 100
+
+    def complete(self, *args, **kwargs):
+        raise AssertionError("a recorded attempt was made again")
+
+
+def test_a_resumed_call_replays_its_recorded_failures_and_answer(tmp_path):
+    spec = _spec(max_retries=2)
+    backend = ScriptedBackend([BackendError("http_500", "boom", retryable=True), '{"edits": []}'])
+    first, _ = _caller(spec, backend, cache=ReplayCache(write_to=[tmp_path]))
+    original = first.call(MESSAGES, SCHEMA, seed=1)
+    again, sleeps = _caller(spec, NoCalls(), cache=ReplayCache(write_to=[tmp_path]))
+    resumed = again.call(MESSAGES, SCHEMA, seed=1)
+    assert [(a.ok, a.error_kind) for a in resumed.attempts] == [(a.ok, a.error_kind) for a in original.attempts]
+    assert resumed.text == original.text and again.budget.calls == first.budget.calls == 2
+    assert again.budget.dollars == pytest.approx(first.budget.dollars) and sleeps == []
+
+
+def test_failures_stay_in_the_run_folder_not_in_a_shared_cache(tmp_path):
+    run, shared = tmp_path / "run", tmp_path / "shared"
+    caller, _ = _caller(_spec(max_retries=0), ScriptedBackend([BackendError("http_500", "x", retryable=True)]),
+                        cache=ReplayCache(write_to=[run, shared]))
+    caller.call(MESSAGES, SCHEMA, seed=1)
+    assert (run / CACHE_FILE).exists() and not (shared / CACHE_FILE).exists()
+
+
+def test_an_attempt_killed_mid_call_is_charged_on_resume(tmp_path):
+    class Killed(ScriptedBackend):
+        def complete(self, *args, **kwargs):
+            raise SystemExit("kill -9")
+
+    journal = []
+    spec = _spec(max_calls=2)
+    caller, _ = _caller(spec, Killed([]), cache=ReplayCache(write_to=[tmp_path]), journal=journal.append)
+    with pytest.raises(SystemExit):
+        caller.call(MESSAGES, SCHEMA, seed=1)
+    assert [e["event"] for e in journal] == ["call_started"]
+    resumed, _ = _caller(spec, ScriptedBackend(["{}"] * 3), cache=ReplayCache(write_to=[tmp_path]))
+    assert resumed.charge_orphans(journal) == 1 and resumed.budget.calls == 1
+    assert resumed.call(MESSAGES, SCHEMA, seed=1).text == "{}"
+    assert resumed.call(MESSAGES, SCHEMA, seed=2).refused == "call budget of 2 spent"  # 1 lost + 1 made

@@ -169,3 +169,14 @@ def test_round_robin_spreads_expansions_over_models():
     assert abs(len(a.requests) - len(b.requests)) <= 1
     proposers = {n.proposer for n in result.tree.nodes[1:]}
     assert {"a", "b", "sample"} <= proposers
+
+
+def test_ledger_cuts_a_torn_last_line_before_appending(tmp_path):
+    from shared_mcts.ledger import Ledger, read_ledger
+
+    path = tmp_path / "ledger.jsonl"
+    path.write_text('{"event": "start"}\n{"event": "measurem')
+    ledger = Ledger(path)
+    ledger.write({"event": "resume"})
+    ledger.close()
+    assert [e["event"] for e in read_ledger(path)] == ["start", "resume"]

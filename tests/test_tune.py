@@ -66,7 +66,7 @@ print(len(records), "ok")
 def test_out_folder_with_a_run_is_refused(run, run_cli):
     out, _ = run
     code, _, err = run_cli("tune", "llama-attention", "--trials", "2", "--out", out)
-    assert code == 2 and "already holds a tuning run" in err
+    assert code == 2 and "already holds a finished tuning run" in err
 
 
 @pytest.mark.parametrize("argv, words", [
@@ -83,3 +83,27 @@ def test_tune_bad_input(run_cli, argv, words, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     code, _, err = run_cli(*argv)
     assert code == 2 and words in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_wrong_result_never_becomes_the_best(monkeypatch):
+    import shared_mcts.measure as measure
+    from shared_mcts.search.tree import ROOT, Tree
+    from shared_mcts.tune import _checked_best
+
+    class Candidate:
+        def __init__(self, name):
+            self.mod = name
+
+    tree = Tree()
+    for name, latency in (("wrong-fast", 1.0), ("right", 2.0), ("wrong-slow", 3.0)):
+        tree.record(tree.add_child(ROOT, Candidate(name), "p", {}).id, latency)
+
+    class Check:
+        def __init__(self, ok):
+            self.ok, self.message = ok, "" if ok else "max error 3.2"
+
+    monkeypatch.setattr(measure, "check_correctness", lambda workload, mod, target: Check(not mod.startswith("wrong")))
+    wrong = []
+    node, correct = _checked_best(tree, None, None, lambda n, m: wrong.append((n.candidate.mod, m)))
+    assert node.candidate.mod == "right" and correct
+    assert wrong == [("wrong-fast", "max error 3.2")]

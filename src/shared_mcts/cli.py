@@ -139,12 +139,21 @@ def cmd_tune(args) -> int:
     from .progress import format_latency
     from .tune import tune
 
-    if args.trials < 1:
+    run = dict(workload=args.workload, trials=args.trials, seed=args.seed, models=args.models, out=args.out,
+               target=args.target, router=args.router)
+    if args.resume:
+        from .run_folder import run_identity
+
+        start = run_identity(Path(args.resume))
+        run = dict(workload=start.get("workload_arg") or start["workload"], trials=start["trials"], seed=start["seed"],
+                   models=start.get("models_arg") or ",".join(start["models"]), out=args.resume,
+                   target=start["target"], router=start["router"])
+    elif args.workload is None:
+        raise UserError("tune: give a WORKLOAD, or --resume RUN")
+    if run["trials"] < 1:
         raise UserError("--trials must be at least 1")
-    result = tune(args.workload, trials=args.trials, seed=args.seed, models=args.models, out=args.out,
-                  target=args.target, measure=_measure_config(args), wall_clock_s=args.time_limit,
-                  remeasure_repeat=args.remeasure_repeat, llm_cache=args.llm_cache, replay=args.replay,
-                  router=args.router)
+    result = tune(**run, measure=_measure_config(args), wall_clock_s=args.time_limit,
+                  remeasure_repeat=args.remeasure_repeat, llm_cache=args.llm_cache, replay=args.replay)
     print(f"best: {format_latency(result.best_latency_s)} (re-measured), untuned {format_latency(result.untuned_latency_s)}"
           + (f", {result.speedup_over_untuned:.1f}x" if result.speedup_over_untuned else "")
           + f"; correct: {result.correct}; run folder: {result.out}")
@@ -199,7 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_bench)
 
     p = sub.add_parser("tune", help="tune one workload with MCTS over the given models")
-    p.add_argument("workload")
+    p.add_argument("workload", nargs="?")
+    p.add_argument("--resume", default=None, metavar="RUN",
+                   help="finish the unfinished run in RUN with its own arguments (also: the same tune command again)")
     p.add_argument("--trials", type=int, default=32, help="measured candidates (exact)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--models", default=DEFAULT_MODELS,

@@ -12,6 +12,7 @@ from pathlib import Path
 class Ledger:
     def __init__(self, path: Path):
         self.path = path
+        drop_torn_tail(Path(path))
         self._file = open(path, "a", encoding="utf-8")
 
     def write(self, record: dict) -> None:
@@ -22,6 +23,17 @@ class Ledger:
 
     def close(self) -> None:
         self._file.close()
+
+
+def drop_torn_tail(path: Path) -> None:
+    """A kill in the middle of a write leaves a partial last line; appending after it would
+    glue the next record to it and lose both. Cut it off (it was never a complete record)."""
+    if not path.exists():
+        return
+    with open(path, "rb+") as f:
+        data = f.read()
+        if data and not data.endswith(b"\n"):
+            f.truncate(data.rfind(b"\n") + 1)
 
 
 def read_ledger(path: Path) -> list[dict]:

@@ -53,19 +53,16 @@ class TuneResult:
 
 
 class _Evaluator:
-    """Measures candidates for the engine and commits every success to the database.
-    Candidates in `recorded` (structural hash -> Measurement, from an earlier run's ledger)
-    are not measured again: their recorded result is used."""
+    """Measures candidates for the engine. Candidates in `recorded` (structural hash ->
+    Measurement, from an earlier run's ledger) are not measured again: their recorded result
+    is used."""
 
-    def __init__(self, measurer, database, workload_entry, target, args_info, recorded=None):
-        self.measurer, self.database, self.workload_entry = measurer, database, workload_entry
-        self.target, self.args_info = target, args_info
+    def __init__(self, measurer, recorded=None):
+        self.measurer = measurer
         self.recorded = recorded or {}
         self.reused = 0
 
     def measure(self, candidates):
-        from tvm.s_tir import meta_schedule as ms
-
         fresh = [c for c in candidates if c.key not in self.recorded]
         measured = iter(self.measurer.measure_mods([c.mod for c in fresh]))
         results = []
@@ -75,13 +72,50 @@ class _Evaluator:
                 results.append(copy.copy(self.recorded[candidate.key]))
             else:
                 results.append(next(measured))
-        for candidate, result in zip(candidates, results):
-            if result.ok and self.database is not None:
-                self.database.commit_tuning_record(ms.database.TuningRecord(
-                    candidate.trace, self.workload_entry, result.run_secs, self.target, self.args_info))
+        for result in results:
             if not result.ok and not result.error.startswith(f"{result.error_kind}:"):
                 result.error = f"{result.error_kind}: {result.error}"
         return results
+
+
+MAX_CORRECTNESS_CHECKS = 5
+
+
+def _checked_best(tree, workload, target, on_wrong):
+    """The fastest measured candidate that computes the right result, checking in latency
+    order (at most MAX_CORRECTNESS_CHECKS): a wrong result can never become the best."""
+    from .measure import check_correctness
+
+    measured = sorted(tree.measured(), key=lambda n: (n.latency_s, n.id))
+    for node in measured[:MAX_CORRECTNESS_CHECKS]:
+        check = check_correctness(workload, node.candidate.mod, target)
+        if check.ok:
+            return node, True
+        on_wrong(node, check.message)
+    return (measured[0], False) if measured else (None, None)
+
+
+def _write_database(path: Path, workload, tree, events, target, wrong: set) -> None:
+    """MetaSchedule's JSONDatabase from the run's measurements (wrong results left out), so
+    `ms.tir_integration.compile_tir` applies the best schedule without this package. Written
+    whole at the end: it is derived from the ledger, which is what survives a crash."""
+    import shutil
+
+    from tvm.s_tir import meta_schedule as ms
+    from tvm.target import Target
+
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    database = ms.database.JSONDatabase(work_dir=str(path))
+    entry = database.commit_workload(workload.mod())
+    args_info = ms.arg_info.ArgInfo.from_prim_func(workload.mod()["main"])
+    run_secs = {e["node"]: e.get("run_secs") for e in events if e["event"] == "measurement"}
+    for node in tree.measured():
+        if node.id in wrong:
+            continue
+        secs = run_secs.get(node.id) or [node.latency_s]
+        database.commit_tuning_record(ms.database.TuningRecord(node.candidate.trace, entry, [float(s) for s in secs],
+                                                               Target(target), args_info))
 
 
 def recorded_measurements(run_dir: Path):
@@ -103,18 +137,6 @@ def recorded_measurements(run_dir: Path):
                                              ([e["latency_s"]] if e["latency_s"] is not None else []),
                                              error_kind=kind, error=error)
     return untuned, recorded
-
-
-def _prepare_out(out: Path | None) -> Path | None:
-    if out is None:
-        return None
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} exists and is not a folder")
-    if out.exists() and any((out / name).exists() for name in ("ledger.jsonl", "summary.json")):
-        raise UserError(f"{out} already holds a tuning run; use another --out (resuming a run is not built yet)")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "database").mkdir(exist_ok=True)
-    return out
 
 
 def _per_model(events: list[dict], tree, credit: dict | None = None) -> dict:
@@ -187,8 +209,8 @@ def tune(workload, trials: int = 32, seed: int = 0, models=DEFAULT_MODELS, out=N
     """
     from .costmodel import XGBRanker
     from .hardware import host_info, resolve_target
-    from .ledger import Ledger
-    from .measure import Measurer, check_correctness, remeasure
+    from .run_folder import RunFolder
+    from .measure import Measurer, remeasure
     from .proposers import LLMOptions, make_proposers, model_profiles
     from .search.routers import make_router
     from .search.budget import Budget
@@ -197,6 +219,8 @@ def tune(workload, trials: int = 32, seed: int = 0, models=DEFAULT_MODELS, out=N
     from .workloads import Workload, get_workload
 
     started = time.perf_counter()
+    workload_arg = workload if isinstance(workload, str) else None
+    models_arg = models if isinstance(models, str) else None
     workload = workload if isinstance(workload, Workload) else get_workload(workload)
     specs = resolve_models(models)
     models = [spec.name for spec in specs]
@@ -217,31 +241,30 @@ def tune(workload, trials: int = 32, seed: int = 0, models=DEFAULT_MODELS, out=N
     if wall_clock_s is not None and wall_clock_s <= 0:
         raise UserError("--time-limit must be positive")
     target = target if isinstance(target, dict) else resolve_target(target)
-    out = _prepare_out(Path(out) if out is not None else None)
+    identity = {"workload": workload.name, "trials": trials, "seed": seed, "models": models, "router": router,
+                "target": target}
+    folder = RunFolder(Path(out), identity) if out is not None else None
+    out = folder.path if folder else None
     progress = progress or Progress()
     measurer = measurer or Measurer(target, measure)
     hardware = host_info(target).as_dict()
     clock0 = (measurer.clock.build_s, measurer.clock.run_s)
 
-    from tvm.s_tir import meta_schedule as ms
-    from tvm.target import Target
-
     space = ScheduleSpace(workload, target, seed)
     ranker = XGBRanker(space)
     # Before any measurement, so a missing key or model file costs nothing.
     llm_options = LLMOptions(cache_dirs=tuple(p for p in (out, llm_cache) if p is not None),
-                             replay_from=(replay,) if replay is not None else (), replay_only=replay is not None)
+                             replay_from=(replay,) if replay is not None else (), replay_only=replay is not None,
+                             journal=folder.write if folder else None)
     proposers = make_proposers(specs, space, ranker, hardware, workload, llm_options)
-    recorded_untuned, recorded = recorded_measurements(Path(replay)) if replay is not None else (None, {})
+    source = Path(replay) if replay is not None else (out if folder and folder.resuming else None)
+    recorded_untuned, recorded = recorded_measurements(source) if source is not None else (None, {})
+    if folder and folder.resuming:
+        progress.line(f"{workload.name}: resuming {out}: {len(recorded)} recorded measurements will not be repeated")
     (untuned,) = [recorded_untuned] if recorded_untuned else measurer.measure_mods([workload.mod()])
     progress.line(f"{workload.name}: untuned {format_latency(untuned.latency_s)}; {len(space.spaces)} design spaces; "
                   f"models {', '.join(models)}; {trials} trials")
-    database = workload_entry = None
-    args_info = ms.arg_info.ArgInfo.from_prim_func(workload.mod()["main"])
-    if out is not None:
-        database = ms.database.JSONDatabase(work_dir=str(out / "database"))
-        workload_entry = database.commit_workload(workload.mod())
-    ledger = Ledger(out / "ledger.jsonl") if out is not None else None
+    ledger = folder
     events: list[dict] = []
     best = {"latency": None, "proposer": None}
     llm_use = {"calls": 0, "seconds": 0.0, "fallbacks": 0}
@@ -267,11 +290,15 @@ def tune(workload, trials: int = 32, seed: int = 0, models=DEFAULT_MODELS, out=N
                             + (f"; LLM {llm_use['calls']} calls, {llm_use['seconds']:.0f} s, {llm_use['fallbacks']} fallbacks"
                                if llm_use["calls"] else ""))
 
-    if ledger:
-        ledger.write({"event": "start", "workload": workload.name, "trials": trials, "seed": seed, "models": models,
-                      "router": router,
-                      "target": target, "untuned_latency_s": untuned.latency_s})
-    evaluator = _Evaluator(measurer, database, workload_entry, Target(target), args_info, recorded)
+    if folder:
+        folder.start({**identity, "models_arg": models_arg, "workload_arg": workload_arg,
+                      "untuned_latency_s": untuned.latency_s})
+        for name, proposer in proposers.items():
+            caller = getattr(proposer, "caller", None)
+            orphans = caller.charge_orphans(folder.previous) if caller and folder.resuming else 0
+            if orphans:  # killed mid-call: possibly paid for, so counted against the budget
+                folder.write({"event": "orphan_calls_charged", "model": name, "count": orphans})
+    evaluator = _Evaluator(measurer, recorded)
     engine_kwargs = dict(seed=seed, config=search_config or SearchConfig(), ranker=ranker, hardware=hardware,
                          on_event=on_event, profiles=model_profiles(specs, proposers),
                          reference_latency_s=untuned.latency_s if untuned.ok else None)
@@ -289,11 +316,18 @@ def tune(workload, trials: int = 32, seed: int = 0, models=DEFAULT_MODELS, out=N
     search_s = time.perf_counter() - started
     build_s, run_s = measurer.clock.build_s - clock0[0], measurer.clock.run_s - clock0[1]
 
-    node = search.best
+    progress.update(f"{workload.name}: checking the best schedules against numpy", force=True)
+    wrong: dict[int, str] = {}
+
+    def on_wrong(bad, message):
+        wrong[bad.id] = message
+        on_event({"event": "wrong_result", "node": bad.id, "latency_s": bad.latency_s, "message": message})
+
+    node, correct = _checked_best(search.tree, workload, target, on_wrong)
     result = TuneResult(
         workload=workload.name, best_latency_s=None, search_best_s=node.latency_s if node else None,
         untuned_latency_s=untuned.latency_s, speedup_over_untuned=None, trials=search.trials,
-        stop_reason=search.stop_reason, best_proposer=node.proposer if node else None, correct=None,
+        stop_reason=search.stop_reason, best_proposer=node.proposer if node else None, correct=correct,
         out=str(out) if out else None, models=models, router=router,
         strongest=max(specs, key=lambda s: (s.rank, s.name)).name,
         per_model=_per_model(events, search.tree, search.credit),
@@ -304,13 +338,13 @@ def tune(workload, trials: int = 32, seed: int = 0, models=DEFAULT_MODELS, out=N
         ranking=ranker.status(),
         history=[e["latency_s"] for e in events if e["event"] == "measurement"],
     )
+    if wrong:
+        result.stop_reason += f"; {len(wrong)} fast candidate(s) computed wrong results and were not taken"
     if node is not None:
-        progress.update(f"{workload.name}: checking and re-measuring the best schedule", force=True)
+        progress.update(f"{workload.name}: re-measuring the best schedule", force=True)
         result.best_mod, result.best_trace = node.candidate.mod, node.candidate.trace
-        check = check_correctness(workload, node.candidate.mod, target)
-        result.correct = check.ok
-        if not check.ok:
-            result.stop_reason += f"; best schedule failed the correctness check ({check.message})"
+        if not correct:
+            result.stop_reason += f"; none of the {MAX_CORRECTNESS_CHECKS} fastest candidates computed the right result"
         elif remeasure_repeat == 0:  # the caller re-measures (bench does, for every method)
             result.best_latency_s = node.latency_s
         else:
@@ -318,6 +352,7 @@ def tune(workload, trials: int = 32, seed: int = 0, models=DEFAULT_MODELS, out=N
         if result.best_latency_s and untuned.ok:
             result.speedup_over_untuned = untuned.latency_s / result.best_latency_s
     if out is not None:
+        _write_database(out / "database", workload, search.tree, events, target, set(wrong))
         if node is not None:
             (out / "best.py").write_text(node.candidate.mod.script())
             (out / "best_trace.py").write_text("\n".join(node.candidate.trace.as_python(remove_postproc=False)) + "\n")

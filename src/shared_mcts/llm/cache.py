@@ -20,13 +20,21 @@ def cache_key(identity: dict, messages: list[dict], schema: dict, params: dict) 
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
+def failure_key(key: str, attempt: int) -> str:
+    return f"{key}#failed-attempt-{attempt}"
+
+
 def _as_file(path: Path) -> Path:
     return path / CACHE_FILE if path.suffix != ".jsonl" else path
 
 
 class ReplayCache:
     def __init__(self, write_to: list[Path] = (), read_from: list[Path] = ()):
+        from ..ledger import drop_torn_tail
+
         self.write_to = [_as_file(Path(p)) for p in write_to]
+        for path in self.write_to:
+            drop_torn_tail(path)
         self.entries: dict[str, dict] = {}
         for path in [*map(Path, read_from), *map(Path, write_to)]:
             self._load(_as_file(path))
@@ -45,11 +53,13 @@ class ReplayCache:
     def get(self, key: str) -> dict | None:
         return self.entries.get(key)
 
-    def put(self, key: str, entry: dict) -> None:
+    def put(self, key: str, entry: dict, shared: bool = True) -> None:
+        """shared=False: only the first place (the run folder): e.g. failures, which another run
+        should not inherit."""
         entry = {"key": key, **entry}
         self.entries[key] = entry
         line = json.dumps(entry, sort_keys=True) + "\n"
-        for path in self.write_to:
+        for path in self.write_to if shared else self.write_to[:1]:
             path.parent.mkdir(parents=True, exist_ok=True)
             with open(path, "a", encoding="utf-8") as f:
                 f.write(line)

@@ -13,7 +13,7 @@ from typing import Callable
 from ..proposers.base import ProposalCost
 from ..search.budget import CallBudget
 from .backends import BackendError, ChatBackend, Completion
-from .cache import ReplayCache, cache_key
+from .cache import ReplayCache, cache_key, failure_key
 from .config import ModelSpec
 
 MIN_COMPLETION_TOKENS = 32  # below this no answer with one edit fits: do not spend the call
@@ -57,8 +57,9 @@ class CallResult:
 class ModelCaller:
     def __init__(self, spec: ModelSpec, backend: ChatBackend, budget: CallBudget | None = None,
                  cache: ReplayCache | None = None, replay_only: bool = False,
-                 sleep: Callable[[float], None] = time.sleep, backoff_s: float = 1.0):
-        self.spec, self.backend, self.cache = spec, backend, cache
+                 sleep: Callable[[float], None] = time.sleep, backoff_s: float = 1.0,
+                 journal: Callable[[dict], None] | None = None):
+        self.spec, self.backend, self.cache, self.journal = spec, backend, cache, journal
         self.budget = budget or CallBudget(spec.max_calls, spec.max_total_tokens, spec.max_dollars)
         self.replay_only, self.sleep, self.backoff_s = replay_only, sleep, backoff_s
 
@@ -67,17 +68,26 @@ class ModelCaller:
         return {"backend": s.backend, "model": s.model, "base_url": s.base_url, "response_format": s.response_format}
 
     def call(self, messages: list[dict], schema: dict, seed: int) -> CallResult:
+        """One call, attempt by attempt. An attempt recorded in the cache (its answer, or its
+        failure in this run's own cache) is served as recorded, so a resumed or replayed run
+        takes the same path and spends the same budget; any other attempt is made for real,
+        announced first to the journal so that a crash mid-call is still counted on resume."""
         spec = self.spec
         params = {"max_tokens": spec.max_tokens, "temperature": spec.temperature, "seed": seed}
         key = cache_key(self._identity(), messages, schema, params)
-        hit = self.cache.get(key) if self.cache else None
-        if hit is not None:
-            return self._serve_cached(hit)
-        if self.replay_only:
-            return CallResult(None, refused="replay: no cached answer for this prompt")
-
         result = CallResult(None)
         for attempt in range(1, spec.max_retries + 2):
+            answer = self.cache.get(key) if self.cache else None
+            failure = self.cache.get(failure_key(key, attempt)) if self.cache else None
+            if failure is not None:
+                if not self._replay_failure(failure, attempt, result):
+                    return result
+                continue
+            if answer is not None:
+                return self._serve_cached(answer, result)
+            if self.replay_only:
+                result.refused = "replay: no cached answer for this prompt"
+                return result
             prompt_tokens = self.backend.prompt_tokens(messages)
             room = self.budget.completion_room(prompt_tokens, spec.max_tokens)
             if room < min(MIN_COMPLETION_TOKENS, spec.max_tokens):
@@ -88,6 +98,9 @@ class ModelCaller:
             if refused:
                 result.refused = refused
                 return result
+            if self.journal:
+                self.journal({"event": "call_started", "model": spec.name, "key": key, "attempt": attempt,
+                              "prompt_tokens": prompt_tokens, "max_tokens": room})
             try:
                 completion: Completion = self.backend.complete(messages, schema, room, spec.temperature, spec.timeout_s,
                                                                seed)
@@ -95,12 +108,13 @@ class ModelCaller:
                 # What a failed attempt cost is often unknown: charge its prompt (our upper bound)
                 # and whatever it reported, so the budgets stay on the safe side.
                 used_prompt = e.prompt_tokens if e.prompt_tokens is not None else prompt_tokens
-                used_completion = e.completion_tokens or 0
-                dollars = spec.dollars(used_prompt, used_completion, e.seconds)
-                self.budget.charge(used_prompt + used_completion, dollars)
-                result.attempts.append(Attempt(spec.name, attempt, False, used_prompt, used_completion, e.seconds,
-                                               dollars, "local" if e.prompt_tokens is not None else "estimate",
-                                               e.kind, str(e)))
+                record = {"model": spec.name, "attempt": attempt, "error_kind": e.kind, "error": str(e),
+                          "prompt_tokens": used_prompt, "completion_tokens": e.completion_tokens or 0,
+                          "seconds": e.seconds, "retryable": e.retryable,
+                          "tokens_source": "local" if e.prompt_tokens is not None else "estimate"}
+                if self.cache is not None:
+                    self.cache.put(failure_key(key, attempt), record, shared=False)  # failures are this run's
+                self._charge_failure(record, result)
                 if not e.retryable or attempt > spec.max_retries:
                     return result
                 wait = e.retry_after_s if e.retry_after_s is not None else self.backoff_s * 2 ** (attempt - 1)
@@ -113,14 +127,49 @@ class ModelCaller:
                                            completion.tokens_source))
             result.text = completion.text
             if self.cache is not None:
-                self.cache.put(key, {"model": spec.name, "text": completion.text,
+                self.cache.put(key, {"model": spec.name, "attempt": attempt, "text": completion.text,
                                      "prompt_tokens": completion.prompt_tokens,
                                      "completion_tokens": completion.completion_tokens,
                                      "seconds": completion.seconds, "tokens_source": completion.tokens_source})
             return result
         return result
 
-    def _serve_cached(self, hit: dict) -> CallResult:
+    def _charge_failure(self, record: dict, result: CallResult, cached: bool = False) -> None:
+        spec = self.spec
+        dollars = spec.dollars(record["prompt_tokens"], record["completion_tokens"], record["seconds"])
+        self.budget.charge(record["prompt_tokens"] + record["completion_tokens"], dollars)
+        result.attempts.append(Attempt(spec.name, record["attempt"], False, record["prompt_tokens"],
+                                       record["completion_tokens"], record["seconds"], dollars,
+                                       "cache" if cached else record["tokens_source"], record["error_kind"],
+                                       record["error"], cached=cached))
+
+    def _replay_failure(self, record: dict, attempt: int, result: CallResult) -> bool:
+        """Serve a recorded failed attempt; True if the original went on to retry."""
+        spec = self.spec
+        dollars = spec.dollars(record["prompt_tokens"], record["completion_tokens"], record["seconds"])
+        refused = self.budget.admit(record["prompt_tokens"], record["completion_tokens"], dollars)
+        if refused:
+            result.refused = refused
+            return False
+        self._charge_failure(record, result, cached=True)
+        return bool(record.get("retryable")) and attempt <= spec.max_retries
+
+    def charge_orphans(self, journal: list[dict]) -> int:
+        """Attempts announced in an earlier process's journal whose outcome never arrived (it was
+        killed mid-call): they may have been paid for, so they are charged (call and prompt)."""
+        orphans = 0
+        for e in journal:
+            if e.get("event") != "call_started" or e.get("model") != self.spec.name:
+                continue
+            answer = self.cache.get(e["key"]) if self.cache else None
+            if (answer is not None and answer.get("attempt", 1) == e["attempt"]) or \
+                    (self.cache and self.cache.get(failure_key(e["key"], e["attempt"])) is not None):
+                continue
+            self.budget.charge(e["prompt_tokens"], self.spec.dollars(e["prompt_tokens"], 0, 0))
+            orphans += 1
+        return orphans
+
+    def _serve_cached(self, hit: dict, result: CallResult) -> CallResult:
         """A cached answer costs what it cost when it was made, so a replayed run spends its
         budgets exactly as the original did (and stops calling where the original stopped)."""
         spec = self.spec
@@ -129,7 +178,10 @@ class ModelCaller:
         dollars = spec.dollars(prompt, completion, seconds)
         refused = self.budget.admit(prompt, completion, dollars)
         if refused:
-            return CallResult(None, refused=refused)
+            result.refused = refused
+            return result
         self.budget.charge(prompt + completion, dollars)
-        attempt = Attempt(spec.name, 1, True, prompt, completion, seconds, dollars, "cache", cached=True)
-        return CallResult(str(hit.get("text", "")), [attempt])
+        result.attempts.append(Attempt(spec.name, int(hit.get("attempt", 1)), True, prompt, completion, seconds, dollars,
+                                       "cache", cached=True))
+        result.text = str(hit.get("text", ""))
+        return result

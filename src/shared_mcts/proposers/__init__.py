@@ -29,6 +29,7 @@ class LLMOptions:
     cache_dirs: tuple = ()  # where answers are written (the run folder, a shared cache folder)
     replay_from: tuple = ()  # where answers are read from besides cache_dirs
     replay_only: bool = False  # --replay: never call a model; a prompt with no cached answer falls back
+    journal: Any = None  # called with a record before every real LLM attempt (the run's ledger)
 
 
 class Priced:
@@ -94,7 +95,7 @@ def make_proposers(specs: list, space, ranker, hardware: dict, workload: Any = N
             cache = ReplayCache(write_to=[Path(p) for p in llm.cache_dirs], read_from=[Path(p) for p in llm.replay_from])
         backend = None if llm.replay_only else make_backend(spec)
         fallback = None if spec.fallback == "none" else _builtin(spec.fallback, space, ranker, hardware)
-        caller = ModelCaller(spec, backend, cache=cache, replay_only=llm.replay_only)
+        caller = ModelCaller(spec, backend, cache=cache, replay_only=llm.replay_only, journal=llm.journal)
         out[spec.name] = LLMProposer(spec.name, caller, workload_info(workload), lambda c: c.mod.script(), fallback,
                                      small_schema=spec.uses_small_schema, max_edits=spec.max_edits,
                                      script_chars=spec.script_limit)

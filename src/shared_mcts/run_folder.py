@@ -1,0 +1,92 @@
+"""A tuning run's folder: created fresh, or resumed after a crash, or refused.
+
+Resuming reruns the search with the same seed while serving every measurement recorded in
+the ledger (by structural hash) and every LLM answer in the folder's cache, so nothing that
+was measured or paid for is done again, budgets continue from what was spent, and the result
+is the one an uninterrupted run would have reached given the same measurements. The ledger
+stays append-only: the rerun's events that are already in it are not written twice.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .errors import UserError
+from .ledger import Ledger, read_ledger
+
+LEDGER = "ledger.jsonl"
+SUMMARY = "summary.json"
+IDENTITY = ("workload", "trials", "seed", "models", "router", "target")
+SEARCH_EVENTS = ("proposal", "measurement")
+
+
+def _same(event: dict, recorded: dict) -> bool:
+    keys = ("event", "proposer", "node", "key") if event["event"] == "measurement" else ("event", "proposer", "node")
+    return all(event.get(k) == recorded.get(k) for k in keys)
+
+
+class RunFolder:
+    def __init__(self, path: Path, identity: dict):
+        self.path, self.identity = Path(path), identity
+        self.previous: list[dict] = []
+        if self.path.exists() and not self.path.is_dir():
+            raise UserError(f"--out {self.path} exists and is not a folder")
+        ledger = self.path / LEDGER
+        if (self.path / SUMMARY).exists() or (ledger.exists() and any(e.get("event") == "end" for e in read_ledger(ledger))):
+            raise UserError(f"{self.path} already holds a finished tuning run; use another --out")
+        if ledger.exists():
+            self.previous = read_ledger(ledger)  # empty if the crash came before the first record
+        if self.previous:
+            start = next((e for e in self.previous if e.get("event") == "start"), None)
+            if start is None:
+                raise UserError(f"{self.path} holds a ledger without a start record; use another --out")
+            differs = [k for k in IDENTITY if json.dumps(start.get(k), sort_keys=True) != json.dumps(identity.get(k), sort_keys=True)]
+            if differs:
+                raise UserError(f"{self.path} holds an unfinished run of {start.get('workload')} with other "
+                                f"{', '.join(differs)}; resume it with `shared-mcts tune --resume {self.path}` "
+                                "or use another --out")
+        self.path.mkdir(parents=True, exist_ok=True)
+        (self.path / "database").mkdir(exist_ok=True)
+        self._pending = [e for e in self.previous if e.get("event") in SEARCH_EVENTS]
+        self.replayed = 0
+        self.diverged = False
+        self._ledger: Ledger | None = None
+
+    @property
+    def resuming(self) -> bool:
+        return bool(self.previous)
+
+    def start(self, record: dict) -> None:
+        self._ledger = Ledger(self.path / LEDGER)
+        if self.resuming:
+            self._ledger.write({"event": "resume", "recorded_events": len(self._pending)})
+        else:
+            self._ledger.write({"event": "start", **record})
+
+    def write(self, event: dict) -> None:
+        """Append an event, unless the resumed rerun is only repeating one already recorded."""
+        if event["event"] in SEARCH_EVENTS and self._pending and not self.diverged:
+            if _same(event, self._pending[0]):
+                self._pending.pop(0)
+                self.replayed += 1
+                return
+            # Should not happen (same seed, same measurements): say so and keep everything new.
+            self.diverged = True
+            self._ledger.write({"event": "diverged", "at": self.replayed, "expected": self._pending[0]})
+        self._ledger.write(event)
+
+    def close(self) -> None:
+        if self._ledger:
+            self._ledger.close()
+
+
+def run_identity(path: Path) -> dict:
+    """The arguments of the run in `path`, for `tune --resume`."""
+    ledger = Path(path) / LEDGER
+    if not ledger.is_file():
+        raise UserError(f"--resume {path}: no tuning run there (no {LEDGER})")
+    start = next((e for e in read_ledger(ledger) if e.get("event") == "start"), None)
+    if start is None:
+        raise UserError(f"--resume {path}: the ledger has no start record")
+    return start
