@@ -88,3 +88,4 @@ def test_a_run_whose_llm_always_fails_finishes_with_the_fallback(tmp_path, targe
     assert broken["fallbacks"] == broken["expansions"] >= 1
     assert broken["failed_calls"] == broken["calls"] == 2 * broken["expansions"]
     assert summary["per_model"]["expert"]["expansions_as_fallback"] == broken["expansions"]
+    assert "every call to broken failed" in summary["stop_reason"] and "by its fallback expert" in summary["stop_reason"]

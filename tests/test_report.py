@@ -74,3 +74,29 @@ def test_cost_table_names_the_strong_model_and_its_share(tmp_path):
     text = write_report(tmp_path).read_text()
     assert "| w | shared:bandit | 32 | expert | 2.0 | 25% | 2 | 2.01 | 1000 | 30.0 | 10 ms |" in text
     assert (tmp_path / "latency_vs_cost.png").exists()
+
+
+def test_shared_tree_is_compared_with_the_best_single_model_and_the_strong_model_alone(tmp_path):
+    settings = {"target": {"kind": "llvm"}, "measure": {}, "host": {"model_name": "cpu", "peak_gflops": 100.0},
+                "peak_formula": "test", "versions": {}}
+    (tmp_path / SETTINGS).write_text(json.dumps(settings))
+
+    def cell(method, seed, latency, expert_calls, smollm2_calls=0):
+        record = _record("w", method, 32, seed, latency)
+        per_model = {"expert": {"expansions": expert_calls, "dollars": 0.01 * expert_calls}}
+        if smollm2_calls:
+            per_model["local:smollm2"] = {"expansions": smollm2_calls, "calls": smollm2_calls, "dollars": 0.001}
+        record["info"] = {"per_model": per_model, "strongest": "expert"}
+        return record
+
+    for seed in range(3):
+        append_record(tmp_path / RESULTS, cell("mcts-single:expert", seed, 0.010, 8))
+        append_record(tmp_path / RESULTS, cell("mcts-single:mutate", seed, 0.020, 0))
+        append_record(tmp_path / RESULTS, cell("shared:bandit", seed, 0.010, 2, smollm2_calls=4))  # same speed, 1/4 $
+        append_record(tmp_path / RESULTS, cell("shared:phase", seed, 0.010, 6, smollm2_calls=2))  # same speed, 3/4 $
+        append_record(tmp_path / RESULTS, cell("shared:colt", seed, 0.020, 1, smollm2_calls=4))  # 2x slower
+    text = write_report(tmp_path).read_text()
+    assert "**`expert` is a non-LLM stand-in" in text
+    assert "| w | 32 | shared:bandit | mcts-single:expert (best single) | 3 | 1.00x (1.00-1.00) | 2.0 / 8.0 | 0.02 / 0.08 | yes |" in text
+    assert "| w | 32 | shared:phase | mcts-single:expert (best single) | 3 | 1.00x (1.00-1.00) | 6.0 / 8.0 | 0.06 / 0.08 | no: 75% of its strong $ |" in text
+    assert "| w | 32 | shared:colt | mcts-single:expert (best single) | 3 | 0.50x (0.50-0.50) | 1.0 / 8.0 | 0.01 / 0.08 | no: slower |" in text

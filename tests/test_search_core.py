@@ -180,3 +180,23 @@ def test_ledger_cuts_a_torn_last_line_before_appending(tmp_path):
     ledger.write({"event": "resume"})
     ledger.close()
     assert [e["event"] for e in read_ledger(path)] == ["start", "resume"]
+
+
+def test_a_lost_device_keeps_the_batch_measured_before_it_and_stops():
+    from shared_mcts.errors import DeviceUnavailable
+
+    class LosesDeviceOnTheThirdBatch(GridEvaluator):
+        def measure(self, candidates):
+            if len(self.calls) == 2:
+                finished = GridEvaluator.measure(self, candidates[:1])
+                raise DeviceUnavailable("gone", finished)
+            return GridEvaluator.measure(self, candidates)
+
+    events = []
+    engine = _engine(20, evaluator=LosesDeviceOnTheThirdBatch())
+    engine.on_event = events.append
+    with pytest.raises(DeviceUnavailable):
+        engine.run()
+    measured = [e for e in events if e["event"] == "measurement"]
+    assert len(engine.tree.measured()) == len(measured) == engine.budget.used_trials == 4 + 4 + 1
+    assert [e["trial"] for e in measured] == list(range(1, 10))

@@ -7,6 +7,8 @@ import sys
 import pytest
 
 import shared_mcts
+
+from .conftest import DATA
 from shared_mcts.ledger import read_ledger
 
 
@@ -78,11 +80,38 @@ def test_out_folder_with_a_run_is_refused(run, run_cli):
     (["tune", "llama-mlp", "--models", "expert,expert"], "twice"),
     (["tune", "llama-mlp", "--models", "/nowhere/models.toml"], "models file not found"),
     (["tune", "llama-mlp", "--replay", "/nowhere/run"], "no such run"),
+    (["tune", "llama-mlp", "--time-limit", "0"], "--time-limit must be positive"),
+    (["tune", "llama-mlp", "--time-limit", "-5"], "--time-limit must be positive"),
+    (["tune", "llama-mlp", "--run-timeout", "-1"], "timeouts must be positive"),
+    (["tune", "llama-mlp", "--trials", "-3"], "at least 1"),
+    (["tune", "llama-mlp", "--target", "{oops"], "not valid JSON"),
+    (["tune", "missing.py:f"], "not found"),
+    (["tune", str(DATA / "broken.tvmscript.py")], "not valid TVMScript"),
+    (["tune", "llama-mlp", "--rpc", "127.0.0.1:9190"], "expected HOST:PORT:KEY"),
+    (["tune", "llama-mlp", "--rpc", "127.0.0.1:port:key"], "is not a port number"),
+    (["tune", "llama-mlp", "--models", "TOML:[models.a]\nbackend = 'builtin'\nmodel = 'expert'\nmax_calls = -1\n"],
+     "max_calls must be a positive integer"),
+    (["tune", "llama-mlp", "--models", "TOML:[models.a]\nbackend = 'builtin'\nmodel = 'expert'\nmax_dollars = 0\n"],
+     "max_dollars must be positive"),
+    (["tune", "llama-mlp", "--models", "TOML:[models.a\nbackend = 'builtin'\n"], "not valid TOML"),
+    (["tune", "llama-mlp", "--models", "TOML:[models.a]\nbackend = 'openai'\nmodel = 'x'\napi_key_env = ''\n"
+                                       "base_url = 'http://127.0.0.1:DEADPORT/v1'\n"], "is unreachable"),
+    (["tune", "llama-mlp", "--models", "TOML:[models.a]\nbackend = 'openai'\nmodel = 'x'\napi_key_env = ''\n"
+                                       "base_url = 'http://no-such-host.invalid/v1'\n"], "is unreachable"),
 ])
-def test_tune_bad_input(run_cli, argv, words, monkeypatch):
+def test_tune_bad_input(run_cli, argv, words, monkeypatch, tmp_path):
+    from .llm_servers import free_port
+
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    code, _, err = run_cli(*argv)
-    assert code == 2 and words in err and len(err.strip().splitlines()) == 1
+    monkeypatch.chdir(tmp_path)
+    toml = [i for i, a in enumerate(argv) if a.startswith("TOML:")]
+    if toml:  # a models file with this text (a dead port filled in)
+        models = tmp_path / "models.toml"
+        models.write_text(argv[toml[0]][5:].replace("DEADPORT", str(free_port())))
+        argv = [*argv[:toml[0]], str(models), *argv[toml[0] + 1:]]
+    code, _, err = run_cli(*argv, "--out", tmp_path / "x")
+    assert code == 2 and words in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "x").exists(), "a rejected command must not create its output folder"
 
 
 def test_a_wrong_result_never_becomes_the_best(monkeypatch):

@@ -7,7 +7,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from .errors import UserError
+from .errors import DeviceUnavailable, UserError
 from .proposers import DEFAULT_MODELS
 
 
@@ -29,19 +29,32 @@ def _add_measure(p):
     g.add_argument("--build-workers", type=int, default=0, help="parallel build processes (0: one per core)")
     g.add_argument("--build-timeout", type=float, default=30.0, help="seconds per candidate build (MetaSchedule default)")
     g.add_argument("--run-timeout", type=float, default=60.0, help="seconds per candidate run")
+    g.add_argument("--rpc", default=None, metavar="HOST:PORT:KEY",
+                   help="run candidates on the device registered with key KEY at the TVM RPC tracker HOST:PORT "
+                        "(builds stay on this machine)")
+    g.add_argument("--rpc-wait", type=float, default=30.0,
+                   help="seconds a vanished RPC device may take to come back before the run stops (resumable)")
 
 
 def _measure_config(args):
     from .measure import MeasureConfig
+    from .measure.measurer import RPCAddress
 
     for name in ("number", "repeat", "min_repeat_ms"):
         if getattr(args, name) < (0 if name == "min_repeat_ms" else 1):
             raise UserError(f"--{name.replace('_', '-')} must be positive")
     if args.build_timeout <= 0 or args.run_timeout <= 0:
         raise UserError("timeouts must be positive")
+    if args.build_workers < 0:
+        raise UserError("--build-workers must be 0 (one per core) or more")
+    if args.rpc_wait < 0:
+        raise UserError("--rpc-wait must not be negative")
+    if args.rpc is not None:
+        RPCAddress.parse(args.rpc)  # a malformed address fails here, before anything starts
     return MeasureConfig(number=args.number, repeat=args.repeat, min_repeat_ms=args.min_repeat_ms,
                          enable_cpu_cache_flush=args.cache_flush, build_workers=args.build_workers,
-                         build_timeout_s=args.build_timeout, run_timeout_s=args.run_timeout)
+                         build_timeout_s=args.build_timeout, run_timeout_s=args.run_timeout,
+                         rpc=args.rpc, rpc_wait_s=args.rpc_wait)
 
 
 def cmd_workloads(args) -> int:
@@ -148,6 +161,8 @@ def cmd_tune(args) -> int:
         run = dict(workload=start.get("workload_arg") or start["workload"], trials=start["trials"], seed=start["seed"],
                    models=start.get("models_arg") or ",".join(start["models"]), out=args.resume,
                    target=start["target"], router=start["router"])
+        if args.rpc is None and start.get("rpc"):  # measure where the run began unless told otherwise
+            args.rpc = start["rpc"]
     elif args.workload is None:
         raise UserError("tune: give a WORKLOAD, or --resume RUN")
     if run["trials"] < 1:
@@ -251,6 +266,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(f"shared-mcts: error: {e}", file=sys.stderr)
         return 2
+    except DeviceUnavailable as e:
+        print(f"shared-mcts: stopped: {e}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         print("shared-mcts: interrupted (finished bench cells are saved; rerun to resume)", file=sys.stderr)
         return 130

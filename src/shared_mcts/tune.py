@@ -19,7 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from .errors import UserError
+from .errors import DeviceUnavailable, UserError
 from .progress import Progress, format_latency
 from .proposers import DEFAULT_MODELS
 
@@ -64,14 +64,25 @@ class _Evaluator:
 
     def measure(self, candidates):
         fresh = [c for c in candidates if c.key not in self.recorded]
-        measured = iter(self.measurer.measure_mods([c.mod for c in fresh]))
+        try:
+            measured = self.measurer.measure_mods([c.mod for c in fresh])
+        except DeviceUnavailable as lost:  # in candidate order: what was finished before the loss
+            raise DeviceUnavailable(str(lost), self._merge(candidates, lost.results)) from None
+        return self._merge(candidates, measured)
+
+    def _merge(self, candidates, measured: list) -> list:
+        """Recorded and fresh results in candidate order, up to the first fresh one missing."""
+        measured = iter(measured)
         results = []
         for candidate in candidates:
             if candidate.key in self.recorded:
                 self.reused += 1
                 results.append(copy.copy(self.recorded[candidate.key]))
             else:
-                results.append(next(measured))
+                fresh = next(measured, None)
+                if fresh is None:
+                    break
+                results.append(fresh)
         for result in results:
             if not result.ok and not result.error.startswith(f"{result.error_kind}:"):
                 result.error = f"{result.error_kind}: {result.error}"
@@ -92,7 +103,7 @@ def _checked_best(tree, workload, target, on_wrong):
         if check.ok:
             return node, True
         on_wrong(node, check.message)
-    return (measured[0], False) if measured else (None, None)
+    return None, (False if measured else None)
 
 
 def _write_database(path: Path, workload, tree, events, target, wrong: set) -> None:
@@ -210,7 +221,7 @@ def tune(workload, trials: int = 32, seed: int = 0, models=DEFAULT_MODELS, out=N
     from .costmodel import XGBRanker
     from .hardware import host_info, resolve_target
     from .run_folder import RunFolder
-    from .measure import Measurer, remeasure
+    from .measure import Measurer
     from .proposers import LLMOptions, make_proposers, model_profiles
     from .search.routers import make_router
     from .search.budget import Budget
@@ -243,10 +254,10 @@ def tune(workload, trials: int = 32, seed: int = 0, models=DEFAULT_MODELS, out=N
     target = target if isinstance(target, dict) else resolve_target(target)
     identity = {"workload": workload.name, "trials": trials, "seed": seed, "models": models, "router": router,
                 "target": target}
+    measurer = measurer or Measurer(target, measure)  # before the folder: an unusable --rpc device touches nothing
     folder = RunFolder(Path(out), identity) if out is not None else None
     out = folder.path if folder else None
     progress = progress or Progress()
-    measurer = measurer or Measurer(target, measure)
     hardware = host_info(target).as_dict()
     clock0 = (measurer.clock.build_s, measurer.clock.run_s)
 
@@ -292,7 +303,7 @@ def tune(workload, trials: int = 32, seed: int = 0, models=DEFAULT_MODELS, out=N
 
     if folder:
         folder.start({**identity, "models_arg": models_arg, "workload_arg": workload_arg,
-                      "untuned_latency_s": untuned.latency_s})
+                      "untuned_latency_s": untuned.latency_s, "rpc": measurer.config.rpc})
         for name, proposer in proposers.items():
             caller = getattr(proposer, "caller", None)
             orphans = caller.charge_orphans(folder.previous) if caller and folder.resuming else 0
@@ -312,7 +323,15 @@ def tune(workload, trials: int = 32, seed: int = 0, models=DEFAULT_MODELS, out=N
     else:
         engine = SearchEngine(space, evaluator, proposers, Budget(trials, wall_clock_s), router=router_impl,
                               **engine_kwargs)
-    search = engine.run()
+    try:
+        search = engine.run()
+    except DeviceUnavailable as lost:
+        if ledger:
+            ledger.write({"event": "stopped", "reason": str(lost)})
+            ledger.close()
+        where = (f"; the {sum(e['event'] == 'measurement' for e in events)} measurements so far are in the ledger: "
+                 f"resume with `shared-mcts tune --resume {out}` when the device is back") if out else ""
+        raise DeviceUnavailable(f"{lost}{where}") from None
     search_s = time.perf_counter() - started
     build_s, run_s = measurer.clock.build_s - clock0[0], measurer.clock.run_s - clock0[1]
 
@@ -338,17 +357,23 @@ def tune(workload, trials: int = 32, seed: int = 0, models=DEFAULT_MODELS, out=N
         ranking=ranker.status(),
         history=[e["latency_s"] for e in events if e["event"] == "measurement"],
     )
+    for spec in specs:
+        used = result.per_model.get(spec.name, {})
+        if spec.is_llm and used.get("calls") and used.get("failed_calls", 0) >= used["calls"]:
+            result.stop_reason += (f"; every call to {spec.name} failed ({used['calls']} attempts): its "
+                                   f"{used.get('expansions', 0)} expansions were made by its fallback {spec.fallback}")
     if wrong:
         result.stop_reason += f"; {len(wrong)} fast candidate(s) computed wrong results and were not taken"
+    if correct is False:
+        result.stop_reason += (f"; none of the {MAX_CORRECTNESS_CHECKS} fastest candidates computed the right "
+                               "result, so there is no best schedule")
     if node is not None:
         progress.update(f"{workload.name}: re-measuring the best schedule", force=True)
         result.best_mod, result.best_trace = node.candidate.mod, node.candidate.trace
-        if not correct:
-            result.stop_reason += f"; none of the {MAX_CORRECTNESS_CHECKS} fastest candidates computed the right result"
-        elif remeasure_repeat == 0:  # the caller re-measures (bench does, for every method)
+        if remeasure_repeat == 0:  # the caller re-measures (bench does, for every method)
             result.best_latency_s = node.latency_s
         else:
-            result.best_latency_s = remeasure(node.candidate.mod, target, repeat=remeasure_repeat).median_s
+            result.best_latency_s = measurer.remeasure(node.candidate.mod, repeat=remeasure_repeat).median_s
         if result.best_latency_s and untuned.ok:
             result.speedup_over_untuned = untuned.latency_s / result.best_latency_s
     if out is not None:

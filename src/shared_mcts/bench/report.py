@@ -160,6 +160,27 @@ def write_report(bench_dir: Path) -> Path:
                   "| workload | method | trials | strong model | strong calls | strong share of expansions | "
                   "strong dollars | all dollars | tokens | model seconds | median latency |",
                   "|---|---|---|---|---|---|---|---|---|---|---|"] + costs + [""]
+    shared = _shared_rows(res)
+    if shared:
+        strong = sorted({r["strong"] for r in shared})
+        lines += ["## Shared tree vs single models", "",
+                  f"Strong model: {', '.join(f'`{_md_escape(s)}`' for s in strong)} (the largest `strength` in the "
+                  "models file). " + (" ".join(
+                      f"**`{_md_escape(s)}` is a non-LLM stand-in with an explicit price, not a frontier model: frontier-"
+                      "model numbers need an API key and a real endpoint.**" for s in strong if s in STAND_INS)) + " "
+                  "Reference = the single model with the lowest median latency at that workload and budget (chosen "
+                  "after the fact, the hardest comparison), and the strong model alone. Speed = reference latency / "
+                  "shared latency for the same seed (above 1: the shared tree is faster), geomean over seeds, 95% "
+                  "bootstrap CI. Strong $ = mean dollars spent on the strong model per run. The aim: the shared tree "
+                  "matches the reference (the CI reaches 1 or above) with at most half of its strong-model dollars.",
+                  "", "| workload | trials | shared method | reference | n | speed vs reference (95% CI) | "
+                  "strong calls: shared / reference | strong $: shared / reference | aim met |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for r in shared:
+            lines.append(f"| {r['workload']} | {r['trials']} | {r['method']} | {r['reference']} | {r['n']} | "
+                         f"{r['speedup']:.2f}x ({r['low']:.2f}-{r['high']:.2f}) | {r['calls']:.1f} / {r['ref_calls']:.1f} | "
+                         f"{r['dollars']:.4g} / {r['ref_dollars']:.4g} | {r['verdict']} |")
+        lines.append("")
     timing = _timing_rows(res)
     if timing:
         lines += ["## Wall time per cell", "", "| workload | method | trials | median wall | build | run | other |",
@@ -212,6 +233,55 @@ def _cost_rows(res: BenchResults) -> list[str]:
                     f"{100 * mean('strong_share'):.0f}% | {mean('strong_dollars'):.4g} | {mean('dollars'):.4g} | "
                     f"{mean('tokens'):.0f} | {mean('seconds'):.1f} | "
                     f"{format_latency(statistics.median(latencies)) if latencies else 'failed'} |")
+    return rows
+
+
+STAND_INS = ("expert", "mutate", "greedy")  # builtin proposers that a models file may price as a "strong model"
+
+
+def _strong_use(cells: dict, strong: str) -> tuple[float, float]:
+    """Mean (calls, dollars) of the strong model per run. A non-LLM model's 'calls' are its expansions."""
+    stats = [((c.get("info") or {}).get("per_model") or {}).get(strong, {}) for c in cells.values()]
+    if not stats:
+        return 0.0, 0.0
+    calls = [s.get("calls") or s.get("expansions", 0) for s in stats]
+    return sum(calls) / len(stats), sum(s.get("dollars", 0.0) for s in stats) / len(stats)
+
+
+def _shared_rows(res: BenchResults) -> list[dict]:
+    """Each shared:* method against the best single model and against the strong model alone."""
+    shared = [m for m in res.methods if m.startswith("shared:")]
+    singles = [m for m in res.methods if m.startswith("mcts-single:")]
+    rows = []
+    for trials in res.trial_budgets:
+        for w in res.workloads:
+            strongest = [(c.get("info") or {}).get("strongest") for m in shared
+                         for c in res.cells.get((w, m, trials), {}).values()]
+            strongest = [s for s in strongest if s]
+            medians = {m: statistics.median(res.series(w, m, trials).values()) for m in singles if res.series(w, m, trials)}
+            if not strongest or not medians:
+                continue
+            strong = max(set(strongest), key=strongest.count)
+            references = dict.fromkeys([min(medians, key=medians.get), f"mcts-single:{strong}"])
+            for method in shared:
+                calls, dollars = _strong_use(res.cells.get((w, method, trials), {}), strong)
+                for reference in references:
+                    ratios = paired_ratios(res.series(w, reference, trials), res.series(w, method, trials))
+                    if not ratios:
+                        continue
+                    low, high = bootstrap_geomean_ci(ratios)
+                    ref_calls, ref_dollars = _strong_use(res.cells.get((w, reference, trials), {}), strong)
+                    matches = high >= 1.0
+                    if ref_dollars > 0:
+                        cheaper = dollars <= 0.5 * ref_dollars
+                        verdict = "yes" if matches and cheaper else (
+                            "no: slower" if not matches else f"no: {dollars / ref_dollars:.0%} of its strong $")
+                    else:
+                        verdict = ("matches; reference spends nothing on the strong model" if matches else "no: slower")
+                    rows.append(dict(workload=w, trials=trials, method=method, strong=strong,
+                                     reference=reference + (" (best single)" if reference == min(medians, key=medians.get) else ""),
+                                     n=len(ratios), speedup=geomean(ratios), low=low, high=high, calls=calls,
+                                     dollars=dollars, ref_calls=ref_calls, ref_dollars=ref_dollars, verdict=verdict))
     return rows
 
 

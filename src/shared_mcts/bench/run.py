@@ -8,8 +8,8 @@ import time
 import traceback
 from pathlib import Path
 
-from ..errors import UserError
-from ..measure import MeasureConfig, Measurer, check_correctness, remeasure
+from ..errors import DeviceUnavailable, UserError
+from ..measure import MeasureConfig, Measurer, check_correctness
 from ..methods import MethodContext, get_method
 from ..progress import Progress, format_latency
 from ..workloads import get_workload
@@ -54,7 +54,7 @@ def run_cell(cell: Cell, method, target: dict, measurer: Measurer, cell_dir: Pat
     record: dict = {"cell": {**cell.as_dict(), "key": cell.key}}
     try:
         result = method.run(MethodContext(workload, target, cell.trials, cell.seed, measurer, cell_dir, on_trial))
-    except UserError:
+    except (UserError, DeviceUnavailable):  # not this cell's result: stop the bench, resumable
         raise
     except Exception as e:  # a method that crashes is a result of this cell, not the end of the bench
         record.update(status="failed", error=f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"[:500],
@@ -83,7 +83,7 @@ def run_cell(cell: Cell, method, target: dict, measurer: Measurer, cell_dir: Pat
         return record
     (cell_dir / "best.py").write_text(result.best_mod.script())
     try:
-        again = remeasure(result.best_mod, target, repeat=remeasure_repeat)
+        again = measurer.remeasure(result.best_mod, repeat=remeasure_repeat)
     except Exception as e:
         record.update(status="failed", error=f"re-measure failed: {e}")
         return record

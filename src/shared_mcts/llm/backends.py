@@ -214,9 +214,33 @@ def check_spec(spec: ModelSpec) -> None:
     """Fail early, before anything is measured, on what would make the backend unusable."""
     if spec.backend == "local":
         local_model_path(spec.model)
-    elif spec.backend == "openai" and spec.api_key_env and not os.environ.get(spec.api_key_env):
-        raise UserError(f"model {spec.name}: environment variable {spec.api_key_env} is not set "
-                        "(it should hold the API key)")
+    elif spec.backend == "openai":
+        if spec.api_key_env and not os.environ.get(spec.api_key_env):
+            raise UserError(f"model {spec.name}: environment variable {spec.api_key_env} is not set "
+                            "(it should hold the API key)")
+        problem = _unreachable(spec.base_url or DEFAULT_OPENAI_URL)
+        if problem:
+            raise UserError(f"model {spec.name}: endpoint {spec.base_url or DEFAULT_OPENAI_URL} is unreachable "
+                            f"({problem}); check base_url, or the network")
+
+
+DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
+
+
+def _unreachable(url: str, timeout_s: float = 5.0) -> str | None:
+    """Why a TCP connection to the endpoint fails, or None. Costs no model call: an endpoint that
+    is down at the start is a configuration mistake; one that fails later is survived by retries
+    and the fallback."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=timeout_s).close()
+    except OSError as e:
+        return e.strerror or type(e).__name__
+    return None
 
 
 def make_backend(spec: ModelSpec) -> ChatBackend:

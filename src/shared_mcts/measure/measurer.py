@@ -1,7 +1,8 @@
 """Build and time candidates: parallel builds, serial runs, failures as results.
 
 Every method (baselines and our search alike) measures through one `Measurer`, so that
-comparisons share the builder, runner and evaluator settings.
+comparisons share the builder, runner and evaluator settings. Builds are always local; runs
+are local or, with `rpc="HOST:PORT:KEY"`, on a device registered with a TVM RPC tracker.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import statistics
 import time
 from dataclasses import asdict, dataclass, field
 
+from ..errors import DeviceUnavailable, UserError
 from ..hardware import usable_cores
 
 
@@ -26,9 +28,56 @@ class MeasureConfig:
     build_workers: int = 0  # 0: one per usable core
     build_timeout_s: float = 30.0
     run_timeout_s: float = 60.0
+    rpc: str | None = None  # "HOST:PORT:KEY" of a TVM RPC tracker and device key; None: this machine
+    rpc_wait_s: float = 30.0  # how long a vanished RPC device may take to come back before the run stops
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        settings = asdict(self)
+        if self.rpc is None:  # local settings read as they did before remote runs existed
+            del settings["rpc"], settings["rpc_wait_s"]
+        return settings
+
+
+@dataclass(frozen=True)
+class RPCAddress:
+    host: str
+    port: int
+    key: str
+
+    @classmethod
+    def parse(cls, text: str) -> "RPCAddress":
+        parts = text.rsplit(":", 2)
+        if len(parts) != 3 or not all(parts):
+            raise UserError(f"--rpc {text!r}: expected HOST:PORT:KEY, e.g. 127.0.0.1:9190:local")
+        host, port, key = parts
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise UserError(f"--rpc {text!r}: port {port!r} is not a port number")
+        return cls(host, int(port), key)
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}:{self.key}"
+
+    def registered(self) -> bool:
+        """Whether a server with our key is registered with the tracker now."""
+        import socket
+
+        from tvm import rpc
+
+        try:
+            # TVM's connect_tracker retries for 60 s when nobody listens: ask the socket first.
+            socket.create_connection((self.host, self.port), timeout=2.0).close()
+            summary = rpc.connect_tracker(self.host, self.port).summary()
+        except Exception:  # tracker down or unreachable: no device either
+            return False
+        return any(info.get("key") == f"server:{self.key}" for info in summary.get("server_info", []))
+
+    def wait_registered(self, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while not self.registered():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(1.0)
+        return True
 
 
 @dataclass
@@ -37,7 +86,7 @@ class Measurement:
 
     latency_s: float | None
     run_secs: list[float] = field(default_factory=list)
-    error_kind: str | None = None  # "build", "run", "timeout"
+    error_kind: str | None = None  # "build", "timeout", "crash" (the runner process died), "run"
     error: str | None = None
 
     @property
@@ -46,7 +95,10 @@ class Measurement:
 
 
 def _error_kind(message: str) -> str:
-    return "timeout" if "Timeout" in message or "timeout" in message else "run"
+    if "Timeout" in message or "timeout" in message:
+        return "timeout"
+    # TVM's popen pool says this when its worker died (a segfault or abort in the candidate).
+    return "crash" if "Subprocess terminated" in message else "run"
 
 
 def _first_line(message: str, limit: int = 300) -> str:
@@ -98,10 +150,14 @@ def _timed(builder, runner, clock: Clock):
 
 
 class Measurer:
-    """MetaSchedule's LocalBuilder (with the lean build function) and LocalRunner, timed.
-    `builder` and `runner` are what MetaSchedule-based methods must pass to tune_tir."""
+    """MetaSchedule's LocalBuilder (with the lean build function) and LocalRunner or RPCRunner,
+    timed. `builder` and `runner` are what MetaSchedule-based methods must pass to tune_tir.
 
-    def __init__(self, target: dict, config: MeasureConfig | None = None):
+    run_evaluator: MetaSchedule's `f_run_evaluator` (None: its default time_evaluator); tests
+    use it to inject runner faults, and it is how a custom timing procedure would plug in.
+    """
+
+    def __init__(self, target: dict, config: MeasureConfig | None = None, run_evaluator=None):
         from tvm.s_tir import meta_schedule as ms
         from tvm.target import Target
 
@@ -111,22 +167,40 @@ class Measurer:
         self.config = config or MeasureConfig()
         self.target_dict = target
         self.target = Target(target)
+        self.run_evaluator = run_evaluator
+        self.remote = RPCAddress.parse(self.config.rpc) if self.config.rpc else None
+        if self.remote and not self.remote.registered():
+            raise UserError(f"--rpc {self.remote}: no RPC server with key {self.remote.key!r} is registered with a "
+                            f"tracker at {self.remote.host}:{self.remote.port}")
         workers = self.config.build_workers or usable_cores()
         local_builder = ms.builder.LocalBuilder(
             max_workers=workers, timeout_sec=self.config.build_timeout_s, f_build=lean_build
         )
-        local_runner = ms.runner.LocalRunner(
-            timeout_sec=self.config.run_timeout_s,
-            evaluator_config=ms.runner.EvaluatorConfig(
-                number=self.config.number,
-                repeat=self.config.repeat,
-                min_repeat_ms=self.config.min_repeat_ms,
-                enable_cpu_cache_flush=self.config.enable_cpu_cache_flush,
-            ),
-        )
+        local_runner = self._runner(self.config.repeat, self.config.min_repeat_ms)
         # LocalBuilder starts a worker pool to check its build function: builder start-up time.
         self.clock = Clock(build_s=time.perf_counter() - started)
         self.builder, self.runner = _timed(local_builder, local_runner, self.clock)
+
+    def _runner(self, repeat: int, min_repeat_ms: int):
+        from tvm.s_tir import meta_schedule as ms
+
+        evaluator = ms.runner.EvaluatorConfig(
+            number=self.config.number, repeat=repeat, min_repeat_ms=min_repeat_ms,
+            enable_cpu_cache_flush=self.config.enable_cpu_cache_flush,
+        )
+        if self.remote is None:
+            return ms.runner.LocalRunner(timeout_sec=self.config.run_timeout_s, evaluator_config=evaluator,
+                                         f_run_evaluator=self.run_evaluator)
+        rpc = ms.runner.RPCConfig(tracker_host=self.remote.host, tracker_port=self.remote.port,
+                                  tracker_key=self.remote.key, session_timeout_sec=self.config.run_timeout_s)
+        from tvm.support.popen_pool import PopenPoolExecutor
+
+        runner = ms.runner.RPCRunner(rpc_config=rpc, evaluator_config=evaluator, f_run_evaluator=self.run_evaluator)
+        # RPCRunner's own pool waits forever, and a request for a vanished server never returns:
+        # bound each candidate's session (request, upload, run) by the run timeout.
+        runner.pool.shutdown()
+        runner.pool = PopenPoolExecutor(max_workers=1, timeout=self.config.run_timeout_s)
+        return runner
 
     def measure_mods(self, mods: list) -> list[Measurement]:
         """Build all modules in parallel, then run them one at a time."""
@@ -148,15 +222,48 @@ class Measurer:
             run_index.append(i)
 
         # One input per call keeps runs serial and lets a crash take only its own candidate.
-        for i, run_input in zip(run_index, run_inputs):
-            result = self.runner.run([run_input])[0].result()
-            if result.error_msg is not None:
-                results[i] = Measurement(None, error_kind=_error_kind(result.error_msg), error=_first_line(result.error_msg))
-            else:
-                secs = [float(s) for s in result.run_secs]
-                results[i] = Measurement(statistics.median(secs), run_secs=secs)
-        self._remove_artifacts(builds)
+        try:
+            for i, run_input in zip(run_index, run_inputs):
+                result = self.runner.run([run_input])[0].result()
+                if result.error_msg is not None:
+                    self._check_device(results[:i], result.error_msg)
+                    results[i] = Measurement(None, error_kind=_error_kind(result.error_msg), error=_first_line(result.error_msg))
+                else:
+                    secs = [float(s) for s in result.run_secs]
+                    results[i] = Measurement(statistics.median(secs), run_secs=secs)
+        finally:
+            self._remove_artifacts(builds)
         return results  # type: ignore[return-value]
+
+    def _check_device(self, finished: list, error: str) -> None:
+        """A remote run failed: the candidate's fault, unless the device itself went away."""
+        if self.remote is not None and not self.remote.wait_registered(self.config.rpc_wait_s):
+            raise DeviceUnavailable(f"RPC device {self.remote} is gone (no server with key {self.remote.key!r} at the "
+                                    f"tracker for {self.config.rpc_wait_s:.0f} s; last error: {_first_line(error)})",
+                                    finished)
+
+    def remeasure(self, mod, repeat: int = 10, min_repeat_ms: int = 100):
+        """Time a final schedule again, in a fresh process, with more repeats: locally in a child
+        process; on the RPC device in a new session (the server runs each session in its own process)."""
+        from tvm.s_tir import meta_schedule as ms
+
+        from .remeasure import remeasure, summarize
+
+        if self.remote is None:
+            return remeasure(mod, self.target_dict, repeat=repeat, min_repeat_ms=min_repeat_ms)
+        (built,) = self.builder.build([ms.builder.BuilderInput(mod, self.target)])
+        try:
+            if built.error_msg is not None:
+                raise RuntimeError(f"remeasure failed: {_first_line(built.error_msg)}")
+            args_info = ms.arg_info.ArgInfo.from_prim_func(mod["main"])
+            runner = self._runner(repeat, min_repeat_ms)
+            result = runner.run([ms.runner.RunnerInput(built.artifact_path, device_type="cpu", args_info=args_info)])[0].result()
+        finally:
+            self._remove_artifacts([built])
+        if result.error_msg is not None:
+            self._check_device([], result.error_msg)
+            raise RuntimeError(f"remeasure failed: {_first_line(result.error_msg)}")
+        return summarize([float(x) for x in result.run_secs])
 
     @staticmethod
     def _remove_artifacts(builds) -> None:

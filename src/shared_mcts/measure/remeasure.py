@@ -33,7 +33,7 @@ class Remeasurement:
         return self.iqr_s / self.median_s if self.median_s else float("nan")
 
 
-def _summarize(samples: list[float]) -> Remeasurement:
+def summarize(samples: list[float]) -> Remeasurement:
     ordered = sorted(samples)
     if len(ordered) >= 4:
         q1, _, q3 = statistics.quantiles(ordered, n=4)
@@ -62,7 +62,7 @@ def remeasure(mod, target: dict, repeat: int = 20, min_repeat_ms: int = 100, tim
         if proc.returncode != 0 or not result.exists():
             tail = (proc.stderr or proc.stdout).strip().splitlines()
             raise RuntimeError(f"remeasure failed (exit {proc.returncode}): {tail[-1] if tail else 'no output'}")
-        return _summarize(json.loads(result.read_text())["samples_s"])
+        return summarize(json.loads(result.read_text())["samples_s"])
 
 
 def _child(request_path: str, result_path: str) -> None:

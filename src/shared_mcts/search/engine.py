@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Hashable, Protocol
 
+from ..errors import DeviceUnavailable
 from ..proposers.base import Edit, Proposal, ProposalRequest, Proposer
 from .budget import Budget
 from .credit import Credit
@@ -198,7 +199,14 @@ class SearchEngine:
     def _measure_and_record(self, picks: list[tuple[Node, tuple, float | None, int]]) -> list[Node]:
         """Measure (parent, candidate item, predicted score, rank) picks as one batch; each
         becomes a child of its parent, backed up with its measured latency and credited."""
-        results = self.evaluator.measure([item[0] for _, item, _, _ in picks])
+        try:
+            results = self.evaluator.measure([item[0] for _, item, _, _ in picks])
+        except DeviceUnavailable as lost:  # keep what was measured before the device went away
+            self._record(picks[:len(lost.results)], lost.results)
+            raise
+        return self._record(picks, results)
+
+    def _record(self, picks: list[tuple[Node, tuple, float | None, int]], results: list) -> list[Node]:
         self.budget.spend(len(picks))
         first_trial = self.budget.used_trials - len(picks)
         children, latencies = [], []
@@ -219,7 +227,7 @@ class SearchEngine:
                            "edit": edit.changes, "rationale": edit.rationale, "latency_s": result.latency_s,
                            "error": getattr(result, "error", None), "trial": first_trial + i + 1,
                            "predicted_score": predicted})
-        if self.ranker:
+        if self.ranker and picks:
             self.ranker.update([item[0] for _, item, _, _ in picks], latencies)
         return children
 
