@@ -46,7 +46,7 @@ def test_measure_returns_latencies_and_failures_as_results(target):
     measurer = Measurer(target, MeasureConfig(repeat=2, min_repeat_ms=1))
     good, bad = measurer.measure_mods([workload.mod(), unresolved])
     assert good.ok and good.latency_s > 0 and len(good.run_secs) == 2
-    assert not bad.ok and bad.latency_s is None and bad.error_kind in ("build", "run") and bad.error
+    assert not bad.ok and bad.latency_s is None and bad.error_kind in ("build", "run", "crash") and bad.error
     assert measurer.clock.build_s > 0 and measurer.clock.run_s > 0
 
 
