@@ -71,6 +71,9 @@ def test_cost_table_names_the_strong_model_and_its_share(tmp_path):
             "local:smollm2": {"expansions": 6, "calls": 7, "dollars": 0.01, "prompt_tokens": 900, "completion_tokens": 100,
                               "model_seconds": 30.0}}}
         append_record(tmp_path / RESULTS, record)
+    older = _record("w", "shared:bandit", 32, 2, 0.01)  # from before runs named their strong model
+    older["info"] = {"per_model": {"local:smollm2": {"expansions": 8, "calls": 8}}}
+    append_record(tmp_path / RESULTS, older)
     text = write_report(tmp_path).read_text()
     assert "| w | shared:bandit | 32 | expert | 2.0 | 25% | 2 | 2.01 | 1000 | 30.0 | 10 ms |" in text
     assert (tmp_path / "latency_vs_cost.png").exists()

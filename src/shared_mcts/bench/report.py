@@ -156,7 +156,8 @@ def write_report(bench_dir: Path) -> Path:
         lines += ["## Cost per method", "",
                   "Per cell, mean over seeds, all models of the run together. Strong = the model the routers escalate "
                   "to (largest strength, else highest expected cost). Dollars are computed from the models file's "
-                  "prices; a non-LLM stand-in's price is the one given there, not a real model's.", "",
+                  "prices; a non-LLM stand-in's price is the one given there, not a real model's. Cells recorded "
+                  "before runs named their strong model are left out of this table.", "",
                   "| workload | method | trials | strong model | strong calls | strong share of expansions | "
                   "strong dollars | all dollars | tokens | model seconds | median latency |",
                   "|---|---|---|---|---|---|---|---|---|---|---|"] + costs + [""]
@@ -201,12 +202,14 @@ def write_report(bench_dir: Path) -> Path:
 
 
 def cost_summary(cell: dict) -> dict | None:
-    """One cell's spending, from its per-model statistics; None for cells without models."""
+    """One cell's spending, from its per-model statistics; None for cells without models, and for
+    cells recorded before runs named their strong model (averaging those in as zero strong calls
+    would understate the strong model's use)."""
     info = cell.get("info") or {}
     per_model = {k: v for k, v in (info.get("per_model") or {}).items() if k != "sample"}
-    if not any("expansions" in s for s in per_model.values()):
+    strongest = info.get("strongest")
+    if not strongest or not any("expansions" in s for s in per_model.values()):
         return None
-    strongest = info.get("strongest") or ""
     strong = per_model.get(strongest, {})
     expansions = sum(s.get("expansions", 0) for s in per_model.values())
     return {"strongest": strongest, "strong_calls": strong.get("calls", 0),
