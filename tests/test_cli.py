@@ -20,6 +20,11 @@ BAD = [
     (["bench", "--workloads", "llama-mlp", "--methods", "untuned", "--trials", "0", "--out", "x"], "at least 1"),
     (["bench", "--workloads", "llama-mlp", "--methods", "untuned", "--seeds", "a-b", "--out", "x"], "not an integer"),
     (["bench", "--workloads", "nope", "--methods", "untuned", "--out", "x"], "unknown workload"),
+    # The shared tree's method is checked with the given models: past it, the next check speaks.
+    (["bench", "--workloads", "llama-mlp", "--methods", "shared:bandit", "--models", "expert,mutate",
+      "--trials", "0", "--out", "x"], "at least 1"),
+    (["bench", "--workloads", "llama-mlp", "--methods", "shared:nope", "--models", "expert,mutate", "--out", "x"],
+     "router"),
     (["bench", "--workloads", "llama-mlp"], "required"),
     (["report", "not-a-bench-dir"], "not a bench folder"),
     (["frobnicate"], "invalid choice"),

@@ -133,7 +133,7 @@ def cmd_bench(args) -> int:
     methods = parse_name_list(args.methods, "--methods")
     models = parse_model_specs(args.models)
     for m in methods:
-        get_method(m)
+        get_method(m, models)  # shared:* needs the models to check its router against
     if not args.no_anchors:
         methods += [a for a in ANCHORS if a not in methods and (a != "torch" or torch_available())]
     trials = parse_int_list(args.trials, "--trials", minimum=1)
