@@ -222,3 +222,17 @@ def test_speedup_score_is_the_log_way_from_untuned_to_the_roofline():
     score = speedup_score(1.0, 0.01)
     assert score(1.0) == 0.0 and score(0.01) == 1.0 and score(0.1) == pytest.approx(0.5)
     assert score(None) == 0.0 and score(2.0) == 0.0 and score(0.001) == 1.0
+
+
+def test_abmcts_survives_failed_candidates_at_its_root():
+    # Seen in the issue-5 bench: a root expansion whose candidate failed was told to treequest
+    # with state None, which treequest refuses for any node but its root.
+    pytest.importorskip("treequest")
+    from shared_mcts.search.abmcts import ABMCTSEngine, speedup_score
+
+    models = _models(strong_calls=3)
+    broken = {(x, y) for x in range(32) for y in range(32) if (x + y) % 2}
+    engine = ABMCTSEngine(GridSpace(32), GridEvaluator(broken=broken), models, Budget(30), seed=3,
+                          config=SearchConfig(initial_samples=2, batch_size=2, proposals_per_expansion=4),
+                          profiles=_profiles(models, STRENGTH), score=speedup_score(1.0, 1e-3))
+    assert engine.run().trials == 30

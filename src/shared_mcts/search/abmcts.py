@@ -6,7 +6,9 @@ interface, and the score it learns from is the measured speedup, normalized to [
 Only the choice of (node, model) is treequest's. Proposing, validating, deduplicating,
 ranking by the cost model, measuring, recording in our tree, credit and the ledger are the
 engine's own (engine.py), so the comparison with our routers changes one thing only.
-A treequest node's state is the id of our tree node it stands for (None at its root).
+A treequest node's state is the id of our tree node it stands for (None at its root). treequest
+refuses None for any other node, so a root expansion that yields nothing measured is told with
+our root's id, and that id expands like the root.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import random
 from typing import Callable
 
 from .engine import SearchEngine
+from .tree import ROOT
 
 
 class ABMCTSEngine(SearchEngine):
@@ -47,7 +50,7 @@ class ABMCTSEngine(SearchEngine):
         for trial in trials:
             our_id = self.state.tree.get_node(trial.node_to_expand).state
             # A model whose budget is spent cannot act: the node gets a fresh sample instead.
-            if our_id is None or not self.route.models[trial.action].available():
+            if our_id in (None, ROOT) or not self.route.models[trial.action].available():
                 parent = self.tree.root
                 proposals = self._expand_root(1)
             else:
@@ -63,11 +66,15 @@ class ABMCTSEngine(SearchEngine):
         children = self._measure_and_record(picks) if picks else []
         for trial, our_id, index in told:
             if index is None:
-                self.state = self.algo.tell(self.state, trial.trial_id, (our_id, 0.0))
+                self.state = self.algo.tell(self.state, trial.trial_id, (_or_root(our_id), 0.0))
             else:
                 child = children[index]
-                state = child.id if child.latency_s is not None else our_id
+                state = child.id if child.latency_s is not None else _or_root(our_id)
                 self.state = self.algo.tell(self.state, trial.trial_id, (state, self.score(child.latency_s)))
+
+
+def _or_root(node_id: int | None) -> int:
+    return ROOT if node_id is None else node_id
 
 
 def speedup_score(reference_s: float, roofline_s: float) -> Callable[[float | None], float]:
