@@ -37,6 +37,9 @@ class GridSpace:
     def key(self, candidate):
         return candidate
 
+    def preview(self, candidate, changes):
+        return None  # no structure: every candidate has the same knobs
+
 
 class GridEvaluator:
     """Latency grows with the distance to (11, 5); cells in `broken` fail to build."""

@@ -1,4 +1,5 @@
-"""The schedule space on the seed workloads: knob names, validated edits, replay, dedupe."""
+"""MetaSchedule's stock design spaces on the seed workloads: knob names, validated edits, replay,
+dedupe. (The structural micro-kernel space: test_microkernel.py.)"""
 
 import random
 
@@ -10,7 +11,7 @@ from shared_mcts.workloads import get_workload
 
 @pytest.fixture(scope="module")
 def spaces(target):
-    return {name: ScheduleSpace(get_workload(name), target) for name in ("llama-attention", "flux-conv", "llama-mlp")}
+    return {name: ScheduleSpace(get_workload(name), target, space="stock") for name in ("llama-attention", "flux-conv", "llama-mlp")}
 
 
 def test_readable_knob_names(spaces):
@@ -18,7 +19,7 @@ def test_readable_knob_names(spaces):
     names = {s.knob.name for s in mlp.sites[0]}
     assert {"gate/i/tile", "gate/j/tile", "gate/kg/tile", "down/kd/tile", "root/unroll"} <= names
     assert {s.knob.name for s in spaces["flux-conv"].sites[0]} >= {"conv/k/tile", "conv/rc/tile", "pad/compute_at"}
-    assert len(mlp.spaces) > 1 and "space" in mlp.knobs(mlp.initial()[0])
+    assert len(mlp.spaces) > 1 and "stock/sketch" in mlp.knobs(mlp.initial()[0])
     gate_j = next(s.knob for s in mlp.sites[0] if s.knob.name == "gate/j/tile")
     assert gate_j.extent == 2048 and gate_j.parts == 4 and gate_j.loop_kind == "spatial" and gate_j.innermost_spatial
     scores_j = next(s.knob for s in spaces["llama-attention"].sites[0] if s.knob.name == "scores/j/tile")
@@ -59,7 +60,7 @@ def test_switching_design_space_keeps_shared_knobs(spaces):
     space = spaces["llama-mlp"]
     base = space.initial()[0]
     other = next(i for i in range(len(space.spaces)) if i != base.space)
-    moved, reason = space.apply(base, {"space": other})
+    moved, reason = space.apply(base, {"stock/sketch": other})
     assert reason is None and moved.space == other
     assert moved.values["gate/j/tile"] == base.values["gate/j/tile"]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 
-from ..space.knobs import CATEGORICAL, COMPUTE_LOCATION, SPACE, TILE, Knob, tile_neighbours
+from ..space.knobs import CATEGORICAL, COMPUTE_LOCATION, SPACE, STRUCTURE, TILE, Knob, tile_neighbours
 
 SYSTEM = ("You tune TVM tensor programs for a CPU. You change schedule knobs to make the program faster. "
           "Answer with JSON only, matching the schema you are given.")
@@ -37,7 +37,7 @@ def knob_schema(knob: Knob, small: bool = False) -> dict:
         return {"enum": [list(v) for v in tile_neighbours(knob)]}
     if knob.kind == TILE:
         return {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": knob.parts, "maxItems": knob.parts}
-    if knob.kind in (CATEGORICAL, SPACE):
+    if knob.kind in (CATEGORICAL, SPACE, STRUCTURE):
         return {"enum": [c for c in knob.choices if not small or c != knob.value]}
     if knob.kind == COMPUTE_LOCATION:
         return {"type": "integer", "minimum": -2}
@@ -103,14 +103,40 @@ def history_lines(history: list[dict]) -> list[str]:
     return lines
 
 
+def micro_kernel_guide(knobs: dict[str, Knob], hardware: dict) -> list[str]:
+    """What the structural space means, in words a model can act on (only when the node has it)."""
+    if not any(k.roles for k in knobs.values()) and "space" not in knobs:
+        return []
+    lanes = hardware.get("simd_lanes_fp32") or 16
+    registers = 32 if lanes >= 16 else 16
+    fma = hardware.get("fma_units") or 2
+    return [
+        "How the 'micro' space computes each contraction (GEMM, batched matmul, convolution): a register "
+        "micro-kernel. Per cache block, an accumulator tile of (register rows) x (register vectors x "
+        f"{lanes} lanes) floats lives in the {registers} vector registers; for each step of the reduction it "
+        "loads `vectors` vectors of the streamed operand and broadcasts one value of the other operand per row, "
+        "then does rows x vectors FMAs. Rules of thumb: rows x vectors + vectors + 1 <= "
+        f"{registers - 2} (or registers spill), rows x vectors >= {min(fma * 4, 8)} (FMA latency x {fma} FMA "
+        "units), more FMAs per load (rows x vectors / (rows + vectors)) is better; the parallel factors of the "
+        "row and vector tiles times the other outer loops should give every core at least two tiles; the "
+        "unrolled inner reduction factor is usually 4-8; tiny reductions (3x3 windows) are best fully inner. "
+        "Weights are packed once outside the kernel in the order the kernel reads them. Structural knobs "
+        "choose the design space: which iterator is vectorized, and whether an elementwise producer is "
+        "materialized (computed once) or inlined (recomputed for every output panel); 'space' switches "
+        "between these templates and MetaSchedule's default sketches. Changing a structural knob may reset "
+        "tile knobs that no longer fit; tile factors must multiply to the knob's extent.",
+    ]
+
+
 def build_messages(workload: dict, hardware: dict, knobs: dict[str, Knob], script: str, history: list[dict],
                    k: int, siblings: list[dict] | None = None, parent_tried: list[dict] | None = None,
                    next_models: list[str] | None = None, script_chars: int = 3000) -> list[dict]:
     """Chat messages for one proposal call."""
     hw = (f"{hardware.get('model_name', 'CPU')}, LLVM cpu {hardware.get('llvm_cpu')}, {hardware.get('cores')} cores, "
-          f"{hardware.get('simd_lanes_fp32')} fp32 SIMD lanes, L1d {hardware.get('l1d_bytes')} B, "
+          f"{hardware.get('simd_lanes_fp32')} fp32 SIMD lanes, {hardware.get('fma_units')} FMA units, "
+          f"L1d {hardware.get('l1d_bytes')} B, "
           f"L2 {hardware.get('l2_bytes')} B, L3 {hardware.get('l3_bytes')} B, "
-          f"peak {hardware.get('peak_gflops', 0):.0f} GFLOP/s")
+          f"peak {hardware.get('peak_measured_gflops') or hardware.get('peak_gflops', 0):.0f} GFLOP/s")
     # What stays the same from call to call comes first, so that a local model reuses its
     # cache for that prefix (prompt processing dominates a small CPU model's time).
     parts = [
@@ -118,6 +144,7 @@ def build_messages(workload: dict, hardware: dict, knobs: dict[str, Knob], scrip
         f"dtype {workload.get('dtype', 'float32')}; {workload.get('flops', 0) / 1e9:.3g} GFLOP.",
         f"Hardware: {hw}.",
         "Knobs and the values they allow:",
+        *micro_kernel_guide(knobs, hardware),
         *[f"- {knob.name}: {knob.constraints()}" for knob in knobs.values()],
         f"Propose {k} different edits that should make the current schedule faster. Each edit sets one or more knobs "
         "to new allowed values (tile factors must multiply to the loop extent). Answer as JSON: "

@@ -217,7 +217,7 @@ class Measurer:
                 kind = "timeout" if "Timeout" in built.error_msg else "build"
                 results[i] = Measurement(None, error_kind=kind, error=_first_line(built.error_msg))
                 continue
-            args_info = ms.arg_info.ArgInfo.from_prim_func(mod["main"])
+            args_info = ms.arg_info.ArgInfo.from_entry_func(mod, remove_preproc=True)
             run_inputs.append(ms.runner.RunnerInput(built.artifact_path, device_type="cpu", args_info=args_info))
             run_index.append(i)
 
@@ -242,20 +242,23 @@ class Measurer:
                                     f"tracker for {self.config.rpc_wait_s:.0f} s; last error: {_first_line(error)})",
                                     finished)
 
-    def remeasure(self, mod, repeat: int = 10, min_repeat_ms: int = 100):
+    def remeasure(self, mod, repeat: int = 10, min_repeat_ms: int = 100, prepacked: bool = True):
         """Time a final schedule again, in a fresh process, with more repeats: locally in a child
-        process; on the RPC device in a new session (the server runs each session in its own process)."""
+        process; on the RPC device in a new session (the server runs each session in its own process).
+        prepacked=False keeps the weight packing inside the timed kernel (local only)."""
         from tvm.s_tir import meta_schedule as ms
 
         from .remeasure import remeasure, summarize
 
         if self.remote is None:
-            return remeasure(mod, self.target_dict, repeat=repeat, min_repeat_ms=min_repeat_ms)
+            return remeasure(mod, self.target_dict, repeat=repeat, min_repeat_ms=min_repeat_ms, prepacked=prepacked)
+        if not prepacked:
+            raise ValueError("timing the in-kernel packing variant needs a local runner")
         (built,) = self.builder.build([ms.builder.BuilderInput(mod, self.target)])
         try:
             if built.error_msg is not None:
                 raise RuntimeError(f"remeasure failed: {_first_line(built.error_msg)}")
-            args_info = ms.arg_info.ArgInfo.from_prim_func(mod["main"])
+            args_info = ms.arg_info.ArgInfo.from_entry_func(mod, remove_preproc=True)
             runner = self._runner(repeat, min_repeat_ms)
             result = runner.run([ms.runner.RunnerInput(built.artifact_path, device_type="cpu", args_info=args_info)])[0].result()
         finally:

@@ -42,15 +42,26 @@ def summarize(samples: list[float]) -> Remeasurement:
     return Remeasurement(statistics.median(ordered), ordered[0], ordered[-1], q3 - q1, ordered)
 
 
-def remeasure(mod, target: dict, repeat: int = 20, min_repeat_ms: int = 100, timeout_s: float = 600) -> Remeasurement:
-    """Compile and time `mod` in a child process; raises RuntimeError if that fails."""
+def packs_weights(mod) -> bool:
+    """Whether the schedule packs layout-free (weight) parameters in a preprocessing block."""
+    return "meta_schedule.layout_rewrite_preproc" in mod.script()
+
+
+def remeasure(mod, target: dict, repeat: int = 20, min_repeat_ms: int = 100, timeout_s: float = 600,
+              prepacked: bool = True) -> Remeasurement:
+    """Compile and time `mod` in a child process; raises RuntimeError if that fails.
+
+    prepacked: time the kernel on weights packed beforehand, as a deployment that packs its
+    constants once does (MetaSchedule's builder does the same: the packing block is removed);
+    False times the packing inside every call."""
     import tvm
 
     with tempfile.TemporaryDirectory(prefix="shared-mcts-remeasure-") as tmp:
         request = Path(tmp, "request.json")
         result = Path(tmp, "result.json")
         request.write_text(
-            json.dumps({"mod": tvm.ir.save_json(mod), "target": target, "repeat": repeat, "min_repeat_ms": min_repeat_ms})
+            json.dumps({"mod": tvm.ir.save_json(mod), "target": target, "repeat": repeat, "min_repeat_ms": min_repeat_ms,
+                        "prepacked": prepacked})
         )
         proc = subprocess.run(
             [sys.executable, "-m", "shared_mcts.measure.remeasure", str(request), str(result)],
@@ -72,11 +83,16 @@ def _child(request_path: str, result_path: str) -> None:
 
     request = json.loads(Path(request_path).read_text())
     mod = tvm.ir.load_json(request["mod"])
+    prepacked = request.get("prepacked", True)
+    if prepacked:
+        from tvm.s_tir.transform import RemoveWeightLayoutRewriteBlock
+
+        mod = RemoveWeightLayoutRewriteBlock(skip_tensor_rewrite=True)(mod)
     dev = tvm.cpu()
     rng = np.random.default_rng(0)
     args = [
         tvm.runtime.tensor(rng.standard_normal([int(d) for d in info.shape]).astype(str(info.dtype)), dev)
-        for info in ArgInfo.from_prim_func(mod["main"])
+        for info in ArgInfo.from_entry_func(mod, remove_preproc=False)  # already removed when prepacked
     ]
     module = tvm.compile(mod, target=tvm.target.Target(request["target"])).jit()
     module["main"](*args)  # warm-up: first call pays page faults and lazy init

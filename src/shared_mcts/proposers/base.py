@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 
 @dataclass
@@ -40,6 +40,8 @@ class ProposalRequest:
     tried: list[dict] = field(default_factory=list)  # edits already measured from this node: [{"edit", "latency_s"}]
     siblings: list[dict] = field(default_factory=list)  # the best other children of this node's parent
     next_models: list[str] = field(default_factory=list)  # non-empty: name the model that should act next (COLT)
+    # knobs of the design space that structural changes would select (Space.preview), or None
+    preview: Callable[[dict], "dict | None"] = lambda changes: None
 
 
 @dataclass

@@ -26,6 +26,10 @@ class Space(Protocol):
     def knobs(self, candidate: Any) -> dict: ...
     def apply(self, candidate: Any, changes: dict) -> tuple[Any | None, str | None]: ...
     def key(self, candidate: Any) -> Hashable: ...
+    # The knobs of the design space that structural `changes` would select (tile knobs with the
+    # values an edit would carry over), so a proposer can change structure and tiles in one edit;
+    # None if the changes select no design space.
+    def preview(self, candidate: Any, changes: dict) -> dict | None: ...
 
 
 class Evaluator(Protocol):
@@ -109,6 +113,7 @@ class SearchEngine:
         request = ProposalRequest(node_id=node.id, candidate=node.candidate, knobs=self.space.knobs(node.candidate),
                                   history=self._history(node), k=self.config.proposals_per_expansion,
                                   rng=random.Random(self.rng.getrandbits(64)), hardware=self.hardware,
+                                  preview=lambda changes: self.space.preview(node.candidate, changes),
                                   tried=self._tried(node),
                                   siblings=self._tried(self.tree.nodes[node.parent], skip=node.id, best=3)
                                   if node.parent not in (None, ROOT) else [],
@@ -129,18 +134,24 @@ class SearchEngine:
         self._proposals += 1
         cost = proposal.cost
         self.credit.on_proposal(name, cost.calls, cost.dollars, cost.seconds, cost.prompt_tokens + cost.completion_tokens)
-        out, invalid = [], list(proposal.rejected)
+        out, invalid, repaired = [], list(proposal.rejected), []
         for edit in proposal.edits:
             candidate, reason = self.space.apply(node.candidate, edit.changes)
             if candidate is None:
                 invalid.append({"changes": edit.changes, "reason": reason})
             else:
                 out.append((candidate, edit, name, self._proposals))
+                # A structural change can make knobs of the old design space meaningless: the
+                # space resets them and says so, and the ledger keeps what was reset.
+                if getattr(candidate, "repairs", ()):
+                    repaired.append({"changes": edit.changes, "repairs": list(candidate.repairs)})
         if invalid:
             self.invalid[name] = self.invalid.get(name, 0) + len(invalid)
         event = {"event": "proposal", "proposal": self._proposals, "node": node.id, "proposer": name,
                  "edits": len(proposal.edits) + len(proposal.rejected), "valid": len(out), "invalid": invalid,
                  "cost": proposal.cost.as_dict(), "seconds": seconds, "note": proposal.note}
+        if repaired:
+            event["repaired"] = repaired
         if proposal.log:
             event["log"] = proposal.log
         if via:

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 TILE, CATEGORICAL, COMPUTE_LOCATION, SPACE = "tile", "categorical", "compute_location", "space"
+STRUCTURE = "structure"  # a structural choice: which design space (micro-kernel layout, fusion) a candidate uses
 
 
 @dataclass(frozen=True)
@@ -27,21 +28,30 @@ class Knob:
     loop_kind: str = ""  # tile: "spatial" or "reduction"
     innermost_spatial: bool = False  # tile: the block's last spatial loop (the one vectorized)
     contiguous: bool = True  # tile, innermost spatial: contiguous in every input it indexes
-    choices: tuple = field(default_factory=tuple)  # categorical / space: allowed values
+    choices: tuple = field(default_factory=tuple)  # categorical / space / structure: allowed values
+    roles: tuple = ()  # tile: what each factor is (e.g. "parallel", "cache block", "register rows")
+    lanes: int = 0  # tile of a vectorized loop in the micro-kernel space: the last factor counts vectors of this many lanes
+    description: str = ""  # structure: what the choice means, in words a model can act on
 
     def constraints(self) -> str:
         """What the knob is and which values it allows (not its current value)."""
+        if self.kind == TILE and self.roles:
+            unit = f" (loop '{self.loop}' is first split into vectors of {self.lanes} lanes)" if self.lanes > 1 else ""
+            return (f"tile {self.loop_kind} loop '{self.loop}' of block '{self.block}'{unit}: {self.parts} factors "
+                    f"({', '.join(self.roles)}) whose product is {self.extent}, last <= {self.max_innermost}")
         if self.kind == TILE:
             return (f"split {self.loop_kind} loop '{self.loop}' of block '{self.block}' "
                     f"(extent {self.extent}) into {self.parts} factors whose product is {self.extent}, "
                     f"innermost <= {self.max_innermost}" + (", innermost factor is vectorized" if self.innermost_spatial else "")
                     + ("" if self.contiguous else " (strided in an input: vectorizing it gathers)"))
+        if self.kind == STRUCTURE:
+            return f"{self.description}; one of {list(self.choices)}"
         if self.kind == CATEGORICAL:
             return f"one of {list(self.choices)}"
         if self.kind == COMPUTE_LOCATION:
             return (f"where block '{self.block}' is computed: -2 inlined, -1 at the root, "
                     f"i >= 0 under the i-th loop of its consumer")
-        return f"design-space structure, one of {list(self.choices)}"
+        return f"{self.description or 'design-space structure'}; one of {list(self.choices)}"
 
     def json_value(self):
         return list(self.value) if isinstance(self.value, tuple) else self.value
@@ -70,8 +80,11 @@ def validate(knob: Knob, value: Any) -> str | None:
         if knob.max_innermost and value[-1] > knob.max_innermost:
             return f"{knob.name}: innermost factor {value[-1]} exceeds {knob.max_innermost}"
         return None
-    if knob.kind in (CATEGORICAL, SPACE):
-        return None if value in knob.choices else f"{knob.name}: {value!r} is not one of {list(knob.choices)}"
+    if knob.kind in (CATEGORICAL, SPACE, STRUCTURE):
+        # `True in (1, 0)` holds in Python: a structural boolean must really be a boolean.
+        if value in knob.choices and all(type(value) is type(c) for c in knob.choices if c == value):
+            return None
+        return f"{knob.name}: {value!r} is not one of {list(knob.choices)}"
     if knob.kind == COMPUTE_LOCATION:
         if not isinstance(value, int) or isinstance(value, bool) or value < -2:
             return f"{knob.name}: expected an integer >= -2"
@@ -119,7 +132,7 @@ def random_value(knob: Knob, rng):
             if value != tuple(knob.value):
                 return value
         return None
-    if knob.kind in (CATEGORICAL, SPACE):
+    if knob.kind in (CATEGORICAL, SPACE, STRUCTURE):
         others = [c for c in knob.choices if c != knob.value]
         return rng.choice(others) if others else None
     if knob.kind == COMPUTE_LOCATION:

@@ -29,6 +29,10 @@ class Workload:
     reference: Reference | None = None
     torch_reference: Reference | None = None
     dtype: str = "float32"
+    # Parameters that are constants of the deployed model (weights): declared layout-free, so that
+    # MetaSchedule's RewriteLayout packs them once, outside the timed kernel, as a deployment with
+    # weight pre-packing does. A user PrimFunc's own `layout_free_buffers` attribute is honoured.
+    weights: tuple[str, ...] = ()
     source: str = "builtin"
     notes: str = ""
     _func: object = field(default=None, repr=False)
@@ -38,10 +42,24 @@ class Workload:
             self._func = self.make_func()
         return self._func
 
+    def weight_indices(self) -> list[int]:
+        """Positions of the layout-free (weight) parameters."""
+        func = self.func()
+        names = [str(p.name) for p in func.params]
+        unknown = [w for w in self.weights if w not in names]
+        if unknown:
+            raise ValueError(f"workload {self.name}: no parameter named {', '.join(unknown)} (parameters: {', '.join(names)})")
+        declared = func.attrs.get("layout_free_buffers") if func.attrs is not None else None
+        return sorted({names.index(w) for w in self.weights} | {int(i) for i in (declared or [])})
+
     def mod(self):
         import tvm
 
-        return tvm.IRModule({"main": self.func().with_attr("global_symbol", "main")})
+        func = self.func().with_attr("global_symbol", "main")
+        weights = self.weight_indices()
+        if weights:
+            func = func.with_attr("layout_free_buffers", weights)
+        return tvm.IRModule({"main": func})
 
     def arg_specs(self) -> list[tuple[tuple[int, ...], str]]:
         """(shape, dtype) of every PrimFunc parameter, inputs first."""

@@ -141,6 +141,7 @@ def conv2d(name: str, channels_in: int, channels_out: int, size: int, kernel: in
         reference=reference,
         torch_reference=torch_reference,
         notes=notes,
+        weights=("weight",),
     )
 
 
@@ -195,6 +196,7 @@ def gated_mlp(name: str, tokens: int, hidden: int, inter: int, silu: bool, descr
         reference=reference,
         torch_reference=torch_reference,
         notes=notes,
+        weights=("Wg", "Wu", "Wd"),
     )
 
 
