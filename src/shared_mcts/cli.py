@@ -85,18 +85,24 @@ def cmd_methods(args) -> int:
 
 
 def cmd_target(args) -> int:
+    import json
+
     from .hardware import host_info, resolve_target
 
     target = resolve_target(args.target)
-    info = host_info(target)
-    print(f"target: {target}")
+    info = host_info(target, measure_peak=True)
+    print(f"target: {json.dumps(target)}")  # JSON, as --target accepts it
     print(f"cpu:    {info.model_name}")
     print(f"peak:   {info.peak_formula()}")
+    measured = f"{info.peak_measured_gflops:.0f} GFLOP/s, " if info.peak_measured_gflops is not None else ""
+    print(f"peak measured: {measured}{info.peak_measured_how}")
     print(f"caches: L1d {info.l1d_bytes} B, L2 {info.l2_bytes} B, L3 {info.l3_bytes} B")
     return 0
 
 
 def cmd_check(args) -> int:
+    import json
+
     from .hardware import host_info, resolve_target
     from .measure import Measurer, check_correctness
     from .progress import format_latency
@@ -112,10 +118,11 @@ def cmd_check(args) -> int:
     if not m.ok:
         print(f"measurement failed ({m.error_kind}): {m.error}")
         return 1
-    peak = host_info(target).peak_gflops()
+    # The peak of the machine that ran the program: measure it here only when it ran here.
+    peak, peak_name = host_info(target, measure_peak=args.rpc is None).reference_peak()
     gflops = workload.flops / m.latency_s / 1e9
     print(f"{workload.name}: untuned latency {format_latency(m.latency_s)} "
-          f"({gflops:.2f} GFLOP/s, {100 * gflops / peak:.2f}% of {peak:.0f} GFLOP/s peak), target {target}")
+          f"({gflops:.2f} GFLOP/s, {100 * gflops / peak:.2f}% of the {peak:.0f} GFLOP/s {peak_name}), target {json.dumps(target)}")
     return 0 if check.ok else 1
 
 

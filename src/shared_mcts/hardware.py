@@ -30,7 +30,9 @@ PRESET_MCPU = {
 
 @dataclass(frozen=True)
 class HostInfo:
-    """What the tuner needs to know about the machine it measures on."""
+    """What the tuner needs to know about the machine it measures on. `peak_gflops()` is the
+    formula's value; `peak_measured_gflops` the FMA kernel's (shared_mcts.peak), None when it
+    was not measured (`peak_measured_how` then says why, or is None when nobody asked)."""
 
     model_name: str
     llvm_cpu: str
@@ -43,6 +45,8 @@ class HostInfo:
     l1d_bytes: int | None
     l2_bytes: int | None
     l3_bytes: int | None
+    peak_measured_gflops: float | None = None
+    peak_measured_how: str | None = None
 
     def peak_gflops(self) -> float:
         return self.cores * self.simd_lanes_fp32 * self.fma_units * 2 * self.clock_ghz
@@ -53,6 +57,12 @@ class HostInfo:
             f"x 2 flop/FMA x {self.clock_ghz:.2f} GHz = {self.peak_gflops():.0f} GFLOP/s "
             f"(clock: {self.clock_source}; FMA units: {self.fma_units_source})"
         )
+
+    def reference_peak(self) -> tuple[float, str]:
+        """The peak "% of peak" divides by, and its name: the measured one when there is one."""
+        if self.peak_measured_gflops is not None:
+            return self.peak_measured_gflops, "measured peak"
+        return self.peak_gflops(), "formula peak"
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -130,16 +140,47 @@ def simd_lanes_fp32(features: set[str]) -> int:
     return 4
 
 
-def fma_units(features: set[str]) -> tuple[int, str]:
-    """Vector FMA pipes per core. Not readable from the OS: Xeons with AVX-512 have two
-    (one on a few Silver/Bronze parts), AVX2 cores two, older cores one. Override with
-    SHARED_MCTS_FMA_UNITS when you know better."""
+# Vector FMA units per core where they differ from the default of two full-width units, by
+# LLVM's CPU name and vector width (fp32 lanes), with the reason shown in the peak formula.
+# Zen 4 and client Ice Lake-era cores have AVX-512 but one 512-bit FMA per cycle, two at 256
+# bits: the same flops per cycle either way.
+_FMA_UNITS_BY_CPU: dict[str, tuple[dict[int, int], str]] = {
+    "znver1": ({8: 1}, "Zen 1 executes a 256-bit FMA as two 128-bit halves"),
+    "znver4": ({16: 1, 8: 2}, "Zen 4 executes a 512-bit FMA as two 256-bit halves, one per cycle"),
+    "znver5": ({16: 2, 8: 2}, "Zen 5 has two full 512-bit FMA pipes"),
+    **{name: ({16: 1, 8: 2}, f"{name} cores have one 512-bit FMA unit (ports 0+1 fused)")
+       for name in ("cannonlake", "icelake-client", "tigerlake", "rocketlake")},
+}
+# Skylake/Cascade Lake Xeons with one 512-bit FMA unit: Bronze, Silver, and Gold 51xx/52xx but
+# the 5122 and 5222 (Intel ARK, "# of AVX-512 FMA Units").
+_ONE_AVX512_FMA_XEON = re.compile(r"Xeon.*\b(Bronze|Silver|Gold 5(?!122|222)[12]\d\d)\b")
+
+
+def fma_units(features: set[str], lanes: int, cpu_name: str = "", model_name: str = "") -> tuple[int, str]:
+    """Vector FMA units per core at a vector width of `lanes` fp32 lanes. Not readable from the
+    OS: known parts by LLVM's CPU name (and Xeon model name), else 2 for FMA-capable cores.
+    SHARED_MCTS_FMA_UNITS overrides."""
     env = os.environ.get("SHARED_MCTS_FMA_UNITS")
     if env:
+        if not env.strip().isdigit() or int(env) < 1:
+            raise UserError(f"SHARED_MCTS_FMA_UNITS must be a positive integer, got {env!r}")
         return int(env), "SHARED_MCTS_FMA_UNITS"
-    if "fma" in features:
-        return 2, "assumed 2 for an FMA-capable x86 core"
-    return 1, "assumed 1 (no FMA)"
+    if "fma" not in features:
+        return 1, "assumed 1 (no FMA)"
+    known = _FMA_UNITS_BY_CPU.get(cpu_name)
+    if known and lanes in known[0]:
+        units, why = known[0][lanes], known[1]
+        return units, f"{units} at {lanes * 32} bits on {cpu_name}: {why}"
+    if lanes == 16 and cpu_name in ("skylake-avx512", "cascadelake") and _ONE_AVX512_FMA_XEON.search(model_name):
+        return 1, f"1 at 512 bits: {model_name} has one AVX-512 FMA unit"
+    return 2, "assumed 2 for an FMA-capable x86 core (some parts have one: set SHARED_MCTS_FMA_UNITS)"
+
+
+def host_llvm_cpu() -> str:
+    """LLVM's name for the silicon this process runs on (may be generic)."""
+    from tvm.target import codegen
+
+    return str(codegen.llvm_get_system_cpu())
 
 
 def detect_llvm_cpu() -> str:
@@ -202,20 +243,28 @@ def resolve_target(spec: str | dict | None) -> dict:
     return target
 
 
-def host_info(target: dict | None = None) -> HostInfo:
-    """Facts about the CPU the target describes (features from LLVM for the target's mcpu,
-    clock and caches from this host)."""
+def host_info(target: dict | None = None, measure_peak: bool = False) -> HostInfo:
+    """Facts about the CPU the target describes (features from LLVM for the target's mcpu;
+    clock, caches and FMA units from this host, where the code runs). `measure_peak` also
+    times shared_mcts.peak's FMA kernel (once per process and target)."""
     target = target or detect_target()
     cpuinfo = _cpuinfo()
+    model_name = _model_name(cpuinfo)
     features = _llvm_cpu_features(target) if target.get("kind") == "llvm" else set()
+    lanes = simd_lanes_fp32(features)
     clock, clock_source = detect_clock_ghz(cpuinfo)
-    fma, fma_source = fma_units(features)
+    fma, fma_source = fma_units(features, lanes, host_llvm_cpu(), model_name)
     caches = _cache_sizes()
+    measured = None
+    if measure_peak:
+        from .peak import measure_peak as run_peak_kernel
+
+        measured = run_peak_kernel(target)
     return HostInfo(
-        model_name=_model_name(cpuinfo),
+        model_name=model_name,
         llvm_cpu=target.get("mcpu", "generic"),
         cores=int(target.get("num-cores", usable_cores())),
-        simd_lanes_fp32=simd_lanes_fp32(features),
+        simd_lanes_fp32=lanes,
         fma_units=fma,
         fma_units_source=fma_source,
         clock_ghz=clock,
@@ -223,4 +272,6 @@ def host_info(target: dict | None = None) -> HostInfo:
         l1d_bytes=caches.get(1),
         l2_bytes=caches.get(2),
         l3_bytes=caches.get(3),
+        peak_measured_gflops=measured.gflops if measured else None,
+        peak_measured_how=measured.how if measured else None,
     )

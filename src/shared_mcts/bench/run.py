@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import platform
 import shutil
 import time
@@ -13,17 +15,35 @@ from ..measure import MeasureConfig, Measurer, check_correctness
 from ..methods import MethodContext, get_method
 from ..progress import Progress, format_latency
 from ..workloads import get_workload
+from .load import LoadMeter
 from .matrix import Cell, build_cells
+from .provenance import collect_provenance
 from .store import RESULTS, append_record, open_bench_dir
 
 
-def bench_settings(target: dict, measure: MeasureConfig) -> dict:
+def bench_host(target: dict, measure: MeasureConfig):
+    """HostInfo with the measured peak, unless candidates run on a remote device."""
+    from ..hardware import host_info
+
+    if measure.rpc is not None:
+        return dataclasses.replace(host_info(target), peak_measured_how=(
+            f"not measured: candidates run on the RPC device {measure.rpc}, the kernel would run here"))
+    return host_info(target, measure_peak=True)
+
+
+def model_spec_dicts(models: list) -> list[dict]:
+    """Full specs (ModelSpec, or spec texts) as JSON-ready dicts. Specs hold the NAME of the
+    variable with an API key, never the key."""
+    from ..llm.config import spec_from_text
+
+    specs = [m if hasattr(m, "name") else spec_from_text(m) for m in models]
+    return json.loads(json.dumps([dataclasses.asdict(s) for s in specs]))
+
+
+def bench_settings(target: dict, measure: MeasureConfig, host) -> dict:
     import numpy
     import tvm
 
-    from ..hardware import host_info
-
-    host = host_info(target)
     return {
         "target": target,
         "measure": measure.as_dict(),
@@ -100,9 +120,11 @@ def run_bench(workloads: list[str], method_names: list[str], trials: list[int], 
     for name in workloads:
         get_workload(name)  # fail on a bad name before anything runs
     methods = [get_method(m, models) for m in method_names]
-    settings = bench_settings(target, measure)
-    # Names only (a models file's prices and budgets are part of the method, not of the folder's settings).
-    settings["models"] = [getattr(m, "name", m) for m in models] if models else None
+    host = bench_host(target, measure)
+    settings = bench_settings(target, measure, host)
+    settings["models"] = model_spec_dicts(models) if models else None
+    # What each model-using method (mcts, mcts-single:*, shared:*) runs with: resuming must not change it.
+    settings["method_models"] = {m.name: model_spec_dicts(m.models) for m in methods if getattr(m, "models", None)}
     done = open_bench_dir(out, settings)
     cells = build_cells(workloads, methods, trials, seeds)
     todo = [c for c in cells if c.key not in done]
@@ -111,15 +133,21 @@ def run_bench(workloads: list[str], method_names: list[str], trials: list[int], 
         return []
     measurer = Measurer(target, measure)
     by_name = {m.name: m for m in methods}
+    provenance = collect_provenance(target, host.model_name).as_dict()
+    load = LoadMeter()
     new_records = []
     for n, cell in enumerate(todo[: max_cells if max_cells is not None else len(todo)], start=1):
         label = f"[{n}/{len(todo)}] {cell.workload} {cell.method}" + (f" {cell.trials} trials" if cell.trials else "") + f" seed {cell.seed}"
         progress.update(label, force=True)
+        load.start()
         record = run_cell(cell, by_name[cell.method], target, measurer, out / "cells" / cell.dirname, progress, label,
                           remeasure_repeat)
+        record["load"] = load.stop().as_dict()
+        record["provenance"] = provenance
         record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         append_record(out / RESULTS, record)
         new_records.append(record)
         outcome = format_latency(record.get("latency_s")) if record["status"] == "ok" else f"{record['status']}: {record.get('error')}"
-        progress.line(f"{label}: {outcome} ({record['wall_s']:.0f} s)")
+        busy = f"; machine busy: {record['load']['why']}" if record["load"]["flagged"] else ""
+        progress.line(f"{label}: {outcome} ({record['wall_s']:.0f} s{busy})")
     return new_records

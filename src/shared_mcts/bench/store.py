@@ -12,6 +12,21 @@ from ..errors import UserError
 
 RESULTS = "results.jsonl"
 SETTINGS = "bench.json"
+# Method names whose meaning changed: records written before provenance existed ran the method
+# now called by the new name (`metaschedule` was MetaSchedule's stock configuration then).
+RENAMED_BEFORE_PROVENANCE = {"metaschedule": "metaschedule-stock"}
+
+
+def record_method(record: dict) -> str:
+    """The method a record was made with, in today's names."""
+    method = record["cell"]["method"]
+    return RENAMED_BEFORE_PROVENANCE.get(method, method) if "provenance" not in record else method
+
+
+def record_key(record: dict) -> str:
+    """The record's cell key in today's method names: what a resumed bench compares."""
+    cell = record["cell"]
+    return f"{cell['workload']}|{record_method(record)}|{cell['trials']}|{cell['seed']}"
 
 
 def append_record(path: Path, record: dict) -> None:
@@ -37,9 +52,60 @@ def read_records(path: Path) -> list[dict]:
     return records
 
 
+def _write_settings(path: Path, settings: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(settings, indent=2, sort_keys=True))
+    tmp.replace(path)
+
+
+def _spec_difference(old: list, new: list) -> str:
+    """One line saying how two model lists (spec dicts) differ."""
+    old_names, new_names = [m["name"] for m in old], [m["name"] for m in new]
+    if old_names != new_names:
+        return f"models {', '.join(old_names)} then, {', '.join(new_names)} now"
+    for before, now in zip(old, new):
+        for key in sorted(set(before) | set(now)):
+            if before.get(key) != now.get(key):
+                return f"{before['name']}: {key} {before.get(key)!r} then, {now.get(key)!r} now"
+    return "the same models"
+
+
+def check_models(out: Path, old: dict, settings: dict) -> dict | None:
+    """Refuse to resume a bench whose methods would now run with other models (names, budgets,
+    prices, fallbacks, ...): their cells would be mixed with the old ones under one name.
+    Methods new to the folder may use any models. Returns the settings to store when this run
+    adds methods that use models, else None.
+
+    bench.json files written before full specs were stored hold the --models names only, for
+    every method: those are compared by name."""
+    uses = settings.get("method_models") or {}
+    if not uses:
+        return None
+    if "method_models" not in old:
+        old_names = old.get("models")
+        if old_names:  # names only, one list for the whole bench
+            given = settings.get("models") or [spec for specs in uses.values() for spec in specs]
+            new_names = list(dict.fromkeys(m["name"] for m in given))
+            if old_names != new_names:
+                raise UserError(f"{out} holds a bench made with models {', '.join(old_names)}, not "
+                                f"{', '.join(new_names)}; use another --out")
+            return None
+        # No model names at all: written before benches had model-using methods (or in-process
+        # without models, when `mcts` used expert,mutate): nothing to compare with.
+        return dict(old, method_models=uses)
+    for method, specs in uses.items():
+        before = old["method_models"].get(method)
+        if before is not None and before != specs:
+            raise UserError(f"{out} holds a bench whose method {method} used other models "
+                            f"({_spec_difference(before, specs)}); use another --out")
+    added = {m: specs for m, specs in uses.items() if m not in old["method_models"]}
+    return dict(old, method_models={**old["method_models"], **added}) if added else None
+
+
 def open_bench_dir(out: Path, settings: dict) -> dict[str, dict]:
     """Create or reopen a bench folder; returns the finished records by cell key.
-    Refuses to mix cells measured under different settings (target, measurement config)."""
+    Refuses to mix cells measured under different settings (target, measurement config) or
+    methods run with other models."""
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
@@ -54,11 +120,29 @@ def open_bench_dir(out: Path, settings: dict) -> dict[str, dict]:
                 raise UserError(
                     f"{out} holds a bench with another {key} ({json.dumps(old.get(key))}); use another --out"
                 )
+        updated = check_models(out, old, settings)
+        if updated is not None:
+            _write_settings(settings_path, updated)
     else:
-        tmp = settings_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(settings, indent=2, sort_keys=True))
-        tmp.replace(settings_path)
-    return {r["cell"]["key"]: r for r in read_records(out / RESULTS) if "cell" in r}
+        _write_settings(settings_path, settings)
+    records = [r for r in read_records(out / RESULTS) if "cell" in r]
+    _move_renamed_cell_dirs(out, records)
+    return {record_key(r): r for r in records}
+
+
+def _move_renamed_cell_dirs(out: Path, records: list[dict]) -> None:
+    """A renamed method's old cell folder goes to its new name: a cell of the method that now has
+    the old name would otherwise start afresh in that folder, deleting the old cell's files."""
+    from .matrix import Cell
+
+    for record in records:
+        cell = record["cell"]
+        if record_method(record) == cell["method"]:
+            continue
+        old = out / "cells" / Cell(cell["workload"], cell["method"], cell["trials"], cell["seed"]).dirname
+        new = out / "cells" / Cell(cell["workload"], record_method(record), cell["trials"], cell["seed"]).dirname
+        if old.is_dir() and not new.exists():
+            old.rename(new)
 
 
 def load_bench(out: Path) -> tuple[dict, list[dict]]:

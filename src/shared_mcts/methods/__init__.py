@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..errors import UserError
 from .base import Method, MethodContext, MethodResult
+from .metaschedule import CONFIGS as METASCHEDULE_CONFIGS
 from .metaschedule import MetaSchedule
 from .untuned import Untuned
 from .vendor import VendorAnchor
@@ -12,8 +13,10 @@ __all__ = ["Method", "MethodContext", "MethodResult", "get_method", "METHOD_HELP
 
 METHOD_HELP = {
     "untuned": "TVM's build of the workload with no schedule",
-    "metaschedule": "stock MetaSchedule: evolutionary search + XGBoost (random scores below 100 samples)",
-    "metaschedule-warm0": "MetaSchedule with the XGBoost random warm-up turned off",
+    "metaschedule": "MetaSchedule for small budgets: evolutionary search, 8 candidates per iteration, "
+                    "XGBoost trained from the first sample (no random warm-up)",
+    "metaschedule-stock": "stock MetaSchedule: 64 candidates per iteration, XGBoost scores random below 100 samples",
+    "metaschedule-warm0": "stock MetaSchedule (64 per iteration) with the XGBoost random warm-up turned off",
     "random": "random valid samples of the MetaSchedule design space (replay-trace)",
     "mcts": "our MCTS over the models given by --models (default expert,mutate)",
     "mcts-single:MODEL": "our MCTS with one model doing every expansion (e.g. mcts-single:local:smollm2)",
@@ -28,12 +31,8 @@ def get_method(name: str, models: list | None = None) -> Method:
     """`models`: the mcts method's model specs (llm.config.ModelSpec or their texts)."""
     if name == "untuned":
         return Untuned()
-    if name == "metaschedule":
-        return MetaSchedule(name)
-    if name == "metaschedule-warm0":
-        return MetaSchedule(name, warmup_samples=0)
-    if name == "random":
-        return MetaSchedule(name, strategy="replay-trace")
+    if name in METASCHEDULE_CONFIGS:
+        return MetaSchedule(name, METASCHEDULE_CONFIGS[name])
     if name == "mcts":
         from .mcts import MCTS
 

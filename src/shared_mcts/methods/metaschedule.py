@@ -1,17 +1,43 @@
-"""Stock MetaSchedule as a baseline, run through the same builder and runner as everything else.
+"""MetaSchedule as a baseline, run through the same builder and runner as everything else.
 
-One class covers three methods that differ only in MetaSchedule's own settings:
-`metaschedule` (evolutionary search + XGBoost, stock defaults), `metaschedule-warm0` (the same
-with the cost model's random warm-up turned off) and `random` (replay-trace: random valid samples
-of the design space, no cost model guidance).
+One class, configured by `MetaScheduleConfig`; the named configurations are in `CONFIGS`:
+`metaschedule` (small budgets: 8 candidates per iteration, so a 32-trial run gets several
+generations of evolutionary feedback, and an XGBoost model trained from the first sample on),
+`metaschedule-stock` (MetaSchedule's defaults: 64 per iteration, XGBoost scores random below
+100 samples: at 32 or 64 trials a single generation without guidance), `metaschedule-warm0`
+(64 per iteration, warm-up off) and `random` (replay-trace: random valid samples of the design
+space, no cost model guidance).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import statistics
+from dataclasses import dataclass
 
 from .base import MethodContext, MethodResult
+
+STOCK_WARMUP_SAMPLES = 100  # XGBModel's default num_warmup_samples in TVM 0.27
+
+
+@dataclass(frozen=True)
+class MetaScheduleConfig:
+    strategy: str = "evolutionary"  # or "replay-trace"
+    num_trials_per_iter: int = 64
+    warmup_samples: int = STOCK_WARMUP_SAMPLES  # XGBoost returns random scores below this many samples
+    adaptive_training: bool = True  # XGBoost retrains only when the data grew by 20%
+
+    def as_info(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+CONFIGS = {
+    "metaschedule": MetaScheduleConfig(num_trials_per_iter=8, warmup_samples=0, adaptive_training=False),
+    "metaschedule-stock": MetaScheduleConfig(),
+    "metaschedule-warm0": MetaScheduleConfig(warmup_samples=0),
+    "random": MetaScheduleConfig(strategy="replay-trace"),
+}
 
 
 def _history_callback(on_trial, history: list):
@@ -33,17 +59,15 @@ class MetaSchedule:
     uses_trials = True
     produces_schedule = True
 
-    def __init__(self, name: str, strategy: str = "evolutionary", warmup_samples: int | None = None):
+    def __init__(self, name: str, config: MetaScheduleConfig):
         self.name = name
-        self.strategy = strategy
-        self.warmup_samples = warmup_samples  # None: XGBModel's default (100)
+        self.config = config
 
     def _cost_model(self):
         from tvm.s_tir import meta_schedule as ms
 
-        if self.warmup_samples is None:
-            return ms.cost_model.XGBModel()
-        return ms.cost_model.XGBModel(num_warmup_samples=self.warmup_samples)
+        return ms.cost_model.XGBModel(num_warmup_samples=self.config.warmup_samples,
+                                      adaptive_training=self.config.adaptive_training)
 
     def run(self, ctx: MethodContext) -> MethodResult:
         from tvm.s_tir import meta_schedule as ms
@@ -64,16 +88,17 @@ class MetaSchedule:
             target=Target(ctx.target),
             work_dir=str(work_dir),
             max_trials_global=ctx.trials,
-            num_trials_per_iter=64,
+            num_trials_per_iter=self.config.num_trials_per_iter,
             builder=ctx.measurer.builder,
             runner=ctx.measurer.runner,
             cost_model=self._cost_model(),
-            strategy=self.strategy,
+            strategy=self.config.strategy,
             measure_callbacks=[*ms.measure_callback.MeasureCallback.create("default"), _history_callback(ctx.on_trial, history)],
             seed=ctx.seed,
         )
+        info = self.config.as_info()
         measured = [h for h in history if h is not None]
         if not measured:
-            return MethodResult(None, None, history, {"error": "every trial failed"})
+            return MethodResult(None, None, history, {**info, "error": "every trial failed"})
         sch = ms.tir_integration.compile_tir(database, ctx.workload.mod(), Target(ctx.target))
-        return MethodResult(min(measured), sch.mod if sch is not None else None, history, {"database": str(work_dir)})
+        return MethodResult(min(measured), sch.mod if sch is not None else None, history, {**info, "database": str(work_dir)})
