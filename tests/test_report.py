@@ -265,3 +265,19 @@ def test_shared_tree_verdict_is_non_inferiority_at_half_the_strong_cost(tmp_path
     assert f"| {colt_t.low:.2f}-{colt_t.high:.2f} |" in colt
     assert f"| no: lower bound {colt_t.low:.2f} < 0.95 |" in colt
     assert f"| 5 | {geomean(wide):.2f}x |" in colt  # 0.96x
+
+
+def test_best_metaschedule_is_taken_on_the_same_design_space(tmp_path):
+    _settings(tmp_path)
+    latencies = {"metaschedule": 0.020, "metaschedule@stock": 0.010, "mcts": 0.005, "mcts@stock": 0.010}
+    for seed in range(3):
+        for method, latency in latencies.items():
+            record = _record("w", method, 32, seed, latency)
+            record.update(provenance=_provenance(), load=_load())
+            append_record(tmp_path / RESULTS, record)
+    text = write_report(tmp_path).read_text()
+    # mcts searched the widened space: compared with MetaSchedule on the widened space (4x), not with the
+    # faster stock-space configuration; mcts@stock with MetaSchedule on the stock space (1x)
+    assert "| 3 | 4.00x |" in _row(text, "w", "32", "mcts", "best MetaSchedule: metaschedule")
+    assert "| 3 | 1.00x |" in _row(text, "w", "32", "mcts@stock", "best MetaSchedule @stock: metaschedule@stock")
+    assert "| w | 32 | stock | metaschedule@stock | metaschedule@stock 10 ms |" in text

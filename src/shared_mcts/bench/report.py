@@ -212,14 +212,21 @@ class BenchResults:
         """(workload, method, trials) for every group with at least one cell, in a stable order."""
         return sorted(self.cells, key=lambda k: (self.workloads.index(k[0]), k[2], self.methods.index(k[1])))
 
-    def metaschedule_family(self) -> list[str]:
-        return [m for m in self.methods if m.startswith(METASCHEDULE_FAMILY)]
+    def metaschedule_family(self, space: str | None = None) -> list[str]:
+        """MetaSchedule configurations; with `space`, only those searching that design space."""
+        return [m for m in self.methods if m.startswith(METASCHEDULE_FAMILY) and (space is None or space_of(m) == space)]
 
-    def best_metaschedule(self, workload: str, trials: int) -> str | None:
-        """The MetaSchedule configuration with the lowest median latency at this workload and budget."""
-        medians = {m: statistics.median(s.values()) for m in self.metaschedule_family()
+    def best_metaschedule(self, workload: str, trials: int, space: str | None = None) -> str | None:
+        """The MetaSchedule configuration with the lowest median latency at this workload and budget
+        (among those searching `space`, when given)."""
+        medians = {m: statistics.median(s.values()) for m in self.metaschedule_family(space)
                    if (s := self.latency.get((workload, m, trials)))}
         return min(medians, key=medians.get) if medians else None
+
+
+def space_of(method: str) -> str:
+    """The design space a method searched: its `@SPACE` suffix, widened when it has none."""
+    return method.partition("@")[2] or "widened"
 
 
 # --- paired comparisons ---
@@ -287,11 +294,15 @@ def comparison_sections(res: BenchResults) -> list[ComparisonSection]:
         sections.append(ComparisonSection("Over untuned", "", rows((m, "untuned", _fixed("untuned")) for m in searching)))
     if family:
         others = [m for m in searching if m not in family]
-        pairs = [(m, BEST_METASCHEDULE, res.best_metaschedule) for m in others]
+        # Against the best configuration that searched the same design space as the candidate.
+        pairs = [(m, BEST_METASCHEDULE + ("" if space_of(m) == "widened" else f" @{space_of(m)}"),
+                  lambda w, t, m=m: res.best_metaschedule(w, t, space_of(m)))
+                 for m in others if res.metaschedule_family(space_of(m))]
         if len(family) > 1:  # and each configuration on its own, each pair of configurations once
             pairs += [(m, config, _fixed(config)) for i, config in enumerate(family) for m in others + family[i + 1:]]
         text = ("`best MetaSchedule` = per workload and budget, the MetaSchedule configuration (a method named "
-                "`metaschedule*`) with the lowest median latency there, chosen after the fact: the hardest "
+                "`metaschedule*`) searching the same design space as the method (`@SPACE` suffix; none = widened) "
+                "with the lowest median latency there, chosen after the fact: the hardest "
                 "MetaSchedule to beat, and a choice that favours MetaSchedule (picking the best of several noisy "
                 "configurations flatters it).")
         sections.append(ComparisonSection("Over MetaSchedule", text, rows(pairs)))
@@ -408,15 +419,20 @@ def _metaschedule_lines(res: BenchResults) -> list[str]:
         if unknown:
             parts.append(f"{unknown} cells without a recorded configuration")
         lines.append(f"- `{_md_escape(method)}`: " + "; ".join(parts))
-    lines += ["", "| workload | trials | best MetaSchedule (lowest median) | median latency per configuration |",
-              "|---|---|---|---|"]
+    spaces = list(dict.fromkeys(space_of(m) for m in family))
+    several = len(spaces) > 1  # say which design space only when the bench compares several
+    lines += ["", "| workload | trials |" + (" space |" if several else "") +
+              " best MetaSchedule (lowest median) | median latency per configuration |",
+              "|---|---|---|---|" + ("---|" if several else "")]
     for w in res.workloads:
         for t in res.trial_budgets:
-            best = res.best_metaschedule(w, t)
-            if best:
-                medians = ", ".join(f"{_md_escape(m)} {format_latency(statistics.median(s.values()))}" for m in family
-                                    if (s := res.latency.get((w, m, t))))
-                lines.append(f"| {_md_escape(w)} | {t} | {_md_escape(best)} | {medians} |")
+            for space in spaces:
+                best = res.best_metaschedule(w, t, space)
+                if best:
+                    medians = ", ".join(f"{_md_escape(m)} {format_latency(statistics.median(s.values()))}"
+                                        for m in res.metaschedule_family(space) if (s := res.latency.get((w, m, t))))
+                    lines.append(f"| {_md_escape(w)} | {t} |" + (f" {space} |" if several else "") +
+                                 f" {_md_escape(best)} | {medians} |")
     return lines + [""]
 
 
@@ -514,6 +530,9 @@ def _provenance_section(res: BenchResults, skipped: int) -> list[str]:
     lines = ["## Provenance", "",
              f"- {len(records)} cells in `{RESULTS}`" + (f"; {skipped} lines skipped (torn, not JSON, or not a bench "
                                                        "record)" if skipped else "; no line skipped") + "."]
+    if any("provenance" not in r for r in records):
+        lines.append("- Records without provenance predate the structural design space: their searching methods "
+                     "searched MetaSchedule's stock design space only, on workloads that declared no weights.")
     legacy = sum(1 for r in records if r["cell"].get("recorded_method"))
     if legacy:
         lines.append(f"- {legacy} cells recorded as `{LEGACY_METASCHEDULE[0]}` without provenance are read as "

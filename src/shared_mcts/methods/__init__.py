@@ -19,24 +19,45 @@ METHOD_HELP = {
     "metaschedule-warm0": "stock MetaSchedule (64 per iteration) with the XGBoost random warm-up turned off",
     "random": "random valid samples of the MetaSchedule design space (replay-trace)",
     "mcts": "our MCTS over the models given by --models (default expert,mutate)",
+    "expert-oneshot": "the one schedule the expert rules pick from the hardware facts in the micro-kernel space, no search",
     "mcts-single:MODEL": "our MCTS with one model doing every expansion (e.g. mcts-single:local:smollm2)",
     "shared:ROUTER": "one tree shared by all --models, routed by bandit, colt, phase, round-robin or single:MODEL",
     "numpy": "vendor anchor: numpy / OpenBLAS",
     "torch": "vendor anchor: PyTorch / oneDNN (needs the [torch] extra)",
 }
 ANCHORS = ("numpy", "torch")
+SPACE_SUFFIX = ("a searching method may end in @SPACE (widened, the default; micro; stock) to choose the design "
+                "spaces it searches, e.g. mcts@stock, metaschedule@stock")
 
 
 def get_method(name: str, models: list | None = None) -> Method:
-    """`models`: the mcts method's model specs (llm.config.ModelSpec or their texts)."""
+    """`models`: the mcts method's model specs (llm.config.ModelSpec or their texts).
+    `NAME@SPACE` searches the given design spaces (space/space.py: SPACES); the default is widened."""
+    from ..space.space import SPACES
+
+    base, _, space = name.partition("@")
+    if space and space not in SPACES:
+        raise UserError(f"method {name}: unknown space {space!r}; use one of {', '.join(SPACES)}")
+    if space and (base in ("untuned", "expert-oneshot") or base in ANCHORS):
+        raise UserError(f"method {name}: {base} searches no design space, so it takes no @{space}")
+    method = _method(base, models, space or "widened")
+    method.name = name
+    return method
+
+
+def _method(name: str, models: list | None, space: str) -> Method:
     if name == "untuned":
         return Untuned()
+    if name == "expert-oneshot":
+        from .oneshot import ExpertOneShot
+
+        return ExpertOneShot(name)
     if name in METASCHEDULE_CONFIGS:
-        return MetaSchedule(name, METASCHEDULE_CONFIGS[name])
+        return MetaSchedule(name, METASCHEDULE_CONFIGS[name], space=space)
     if name == "mcts":
         from .mcts import MCTS
 
-        return MCTS(name, list(models or ["expert", "mutate"]))
+        return MCTS(name, list(models or ["expert", "mutate"]), space=space)
     if name.startswith("mcts-single:"):
         from ..llm.config import spec_from_text
         from .mcts import MCTS
@@ -44,7 +65,7 @@ def get_method(name: str, models: list | None = None) -> Method:
         wanted = name.split(":", 1)[1]
         known = {getattr(m, "name", m): m for m in models or []}  # a models file's specs, by name
         spec = known.get(wanted) or spec_from_text(wanted)
-        return MCTS(name, [spec], router=f"single:{spec.name}")
+        return MCTS(name, [spec], router=f"single:{spec.name}", space=space)
     if name.startswith("shared:"):
         from ..search.routers import make_router
         from .mcts import MCTS
@@ -57,7 +78,7 @@ def get_method(name: str, models: list | None = None) -> Method:
             make_router(router, names)
         except ValueError as e:
             raise UserError(str(e)) from None
-        return MCTS(name, list(models), router=router)
+        return MCTS(name, list(models), router=router, space=space)
     if name in ANCHORS:
         return VendorAnchor(name, name)
     raise UserError(f"unknown method {name!r}; known: {', '.join(METHOD_HELP)}")

@@ -59,9 +59,10 @@ class MetaSchedule:
     uses_trials = True
     produces_schedule = True
 
-    def __init__(self, name: str, config: MetaScheduleConfig):
+    def __init__(self, name: str, config: MetaScheduleConfig, space: str = "widened"):
         self.name = name
         self.config = config
+        self.space = space  # which design spaces MetaSchedule searches (space/space.py: SPACES)
 
     def _cost_model(self):
         from tvm.s_tir import meta_schedule as ms
@@ -73,6 +74,7 @@ class MetaSchedule:
         from tvm.s_tir import meta_schedule as ms
         from tvm.target import Target
 
+        from ..space.space import space_generator
         from ..tvm_compat import light_tensor_intrinsics
 
         if ctx.target.get("kind") == "llvm":
@@ -95,8 +97,9 @@ class MetaSchedule:
             strategy=self.config.strategy,
             measure_callbacks=[*ms.measure_callback.MeasureCallback.create("default"), _history_callback(ctx.on_trial, history)],
             seed=ctx.seed,
+            space=space_generator(ctx.workload, ctx.target, self.space),
         )
-        info = self.config.as_info()
+        info = {**self.config.as_info(), "space": self.space}
         measured = [h for h in history if h is not None]
         if not measured:
             return MethodResult(None, None, history, {**info, "error": "every trial failed"})
