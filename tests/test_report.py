@@ -281,3 +281,14 @@ def test_best_metaschedule_is_taken_on_the_same_design_space(tmp_path):
     assert "| 3 | 4.00x |" in _row(text, "w", "32", "mcts", "best MetaSchedule: metaschedule")
     assert "| 3 | 1.00x |" in _row(text, "w", "32", "mcts@stock", "best MetaSchedule @stock: metaschedule@stock")
     assert "| w | 32 | stock | metaschedule@stock | metaschedule@stock 10 ms |" in text
+
+
+def test_weight_packing_left_out_of_the_latency_is_reported(tmp_path):
+    _settings(tmp_path)
+    for seed in range(2):
+        record = _record("w", "mcts", 32, seed, 0.010)
+        record.update(provenance=_provenance(), load=_load(), packs_weights=True, latency_inkernel_s=0.011)
+        append_record(tmp_path / RESULTS, record)
+    text = write_report(tmp_path).read_text()
+    assert "## Weight packing" in text and "excludes that packing" in text
+    assert "| w | mcts | 32 | 2 | 10 ms | 11 ms | 1.10 |" in text
