@@ -34,8 +34,8 @@ class RunFolder:
     the same identity is accepted: nothing else in `path` is ever overwritten or deleted."""
 
     def __init__(self, path: Path, identity: dict, *, created: bool = False):
+        """created: `path` was just made by this process (nothing to check)."""
         self.path, self.identity = Path(path), identity
-        self.created = created  # made by this process (a fresh folder)
         self.previous: list[dict] = []
         if not created:
             self._check(self.path, identity)

@@ -269,7 +269,7 @@ def tune(workload, trials: int = 32, seed: int = 0, models=DEFAULT_MODELS, out=N
     if seed < 0:
         raise UserError("--seed must be 0 or more")
     if remeasure_repeat < 0:
-        raise UserError("--remeasure-repeat must be positive")
+        raise UserError("--remeasure-repeat must not be negative")
     if wall_clock_s is not None and wall_clock_s <= 0:
         raise UserError("--time-limit must be positive")
     if isinstance(out, str) and not out.strip():
@@ -278,7 +278,7 @@ def tune(workload, trials: int = 32, seed: int = 0, models=DEFAULT_MODELS, out=N
     target = resolve_target(target, remote=remote)
     identity = {"workload": workload.name, "trials": trials, "seed": seed, "models": models, "router": router,
                 "target": target}
-    if out is not None:
+    if out is not None:  # before the Measurer starts its worker pools
         check_writable_folder(Path(out))
     measurer = measurer or Measurer(target, measure)  # before the folder: an unusable --rpc device touches nothing
     if out is not None:

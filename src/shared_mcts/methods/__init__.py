@@ -17,7 +17,7 @@ METHOD_HELP = {
     "random": "random valid samples of the MetaSchedule design space (replay-trace)",
     "mcts": "our MCTS over the models given by --models (default expert,mutate)",
     "mcts-single:MODEL": "our MCTS with one model doing every expansion (e.g. mcts-single:local:smollm2)",
-    "shared:ROUTER": "one tree shared by all --models, routed by bandit, colt, phase, round-robin or single:MODEL",
+    "shared:ROUTER": "one tree shared by all --models, routed by bandit, colt, phase, round-robin, single:MODEL or abmcts",
     "numpy": "vendor anchor: numpy / OpenBLAS",
     "torch": "vendor anchor: PyTorch / oneDNN (needs the [torch] extra)",
 }
