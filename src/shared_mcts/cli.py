@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import warnings
 from pathlib import Path
@@ -10,24 +11,84 @@ from pathlib import Path
 from .errors import DeviceUnavailable, UserError
 from .proposers import DEFAULT_MODELS
 
+PROG = "shared-mcts"
+ROUTERS = "bandit, colt, phase, round-robin, single:MODEL, abmcts"
+RUNS_FOLDER = "runs"  # where `tune` without --out makes its run folder
+
+
+def _remember(namespace, action: argparse.Action, value) -> None:
+    """Which options were given on the command line (not defaulted), with their long name."""
+    given = dict(getattr(namespace, "given", {}))
+    given[action.dest] = (action.option_strings[-1], value)
+    namespace.given = given
+
+
+class _Store(argparse.Action):
+    """argparse's `store` that also remembers the option was given: `tune --resume` refuses
+    what it would ignore, and the resume command printed after Ctrl-C repeats what was given."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        if option_string is not None:  # positionals are "called" with their default when absent
+            _remember(namespace, self, values)
+
+
+class _Flag(argparse.Action):
+    """`store_true`, remembering that it was given."""
+
+    def __init__(self, option_strings, dest, default=False, required=False, help=None):
+        super().__init__(option_strings, dest, nargs=0, default=default, required=required, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, True)
+        _remember(namespace, self, None)
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Defaults in --help, except the empty ones (None, False) that say nothing."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False or "%(default)" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line instead of usage + message
-        raise UserError(f"{self.prog}: {message}")
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+        for name in (None, "store"):
+            self.register("action", name, _Store)
+        self.register("action", "store_true", _Flag)
+
+    def error(self, message):  # one line instead of usage + message; main() adds "shared-mcts: error:"
+        command = self.prog.removeprefix(PROG).strip()
+        raise UserError(f"{command}: {message}" if command else message)
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
 
 
 def _add_target(p):
-    p.add_argument("--target", default=None, help="'host' (default: detect this CPU), a preset name, or a TVM target JSON dict")
+    p.add_argument("--target", default=None, help="'host' (the default: detect this CPU), a preset name, or a TVM "
+                                                  "target JSON dict (x86-64 CPUs only)")
 
 
 def _add_measure(p):
     g = p.add_argument_group("measurement")
     g.add_argument("--number", type=int, default=1, help="runs averaged per timing (raised to reach --min-repeat-ms)")
     g.add_argument("--repeat", type=int, default=3, help="timings per candidate; the median is its latency")
-    g.add_argument("--min-repeat-ms", type=int, default=50)
+    g.add_argument("--min-repeat-ms", type=int, default=50, help="milliseconds each timing lasts at least")
     g.add_argument("--cache-flush", action="store_true", help="flush the CPU cache before each run")
     g.add_argument("--build-workers", type=int, default=0, help="parallel build processes (0: one per core)")
-    g.add_argument("--build-timeout", type=float, default=30.0, help="seconds per candidate build (MetaSchedule default)")
+    g.add_argument("--build-timeout", type=float, default=30.0, help="seconds per candidate build")
     g.add_argument("--run-timeout", type=float, default=60.0, help="seconds per candidate run")
     g.add_argument("--rpc", default=None, metavar="HOST:PORT:KEY",
                    help="run candidates on the device registered with key KEY at the TVM RPC tracker HOST:PORT "
@@ -126,56 +187,168 @@ def cmd_check(args) -> int:
     return 0 if check.ok else 1
 
 
+def _command(argv: list[str]) -> str:
+    return shlex.join([PROG, *argv])
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _llm_specs(methods: list) -> list:
+    """The LLM model specs the bench's methods will call."""
+    from .tune import resolve_models
+
+    specs = {}
+    for method in methods:
+        models = getattr(method, "models", None)  # only the MCTS methods have models
+        for spec in resolve_models(models) if models else []:
+            if spec.is_llm:
+                specs[spec.name] = spec
+    return list(specs.values())
+
+
+def _bench_kept(out: Path, argv: list[str]) -> str:
+    from .bench.store import RESULTS, read_records
+
+    cells = len(read_records(out / RESULTS))
+    if not cells:
+        return f"no cell had finished, nothing was kept; rerun with: {_command(argv)}"
+    return (f"{_count(cells, 'finished cell')} kept in {out / RESULTS} (the cell in flight starts over); "
+            f"resume with: {_command(argv)}")
+
+
 def cmd_bench(args) -> int:
+    from .interrupt import exit_on_interrupt
+
+    out = Path(args.out)
+    with exit_on_interrupt(lambda: _bench_kept(out, args.argv)):
+        return _bench(args, out)
+
+
+def _bench(args, out: Path) -> int:
     from .bench.matrix import parse_int_list, parse_name_list
     from .bench.report import write_report
     from .bench.run import run_bench
     from .hardware import resolve_target
+    from .llm.backends import check_spec
+    from .llm.config import parse_model_specs
     from .methods import ANCHORS, get_method
     from .methods.vendor import torch_available
+    from .paths import check_writable_folder
 
-    from .llm.config import parse_model_specs
-
+    if not args.out.strip():
+        raise UserError("--out is empty: give a folder name")
     workloads = parse_name_list(args.workloads, "--workloads")
     methods = parse_name_list(args.methods, "--methods")
     models = parse_model_specs(args.models)
-    for m in methods:
-        get_method(m, models)  # shared:* needs the models to check its router against
+    # shared:* needs the models to check its router against; every LLM a method will call is
+    # checked now, before bench.json is written and before any cell runs.
+    for spec in _llm_specs([get_method(m, models) for m in methods]):
+        check_spec(spec)
     if not args.no_anchors:
         methods += [a for a in ANCHORS if a not in methods and (a != "torch" or torch_available())]
     trials = parse_int_list(args.trials, "--trials", minimum=1)
     seeds = parse_int_list(args.seeds, "--seeds", minimum=0)
     if args.remeasure_repeat < 1:
         raise UserError("--remeasure-repeat must be positive")
-    target = resolve_target(args.target)
-    run_bench(workloads, methods, trials, seeds, Path(args.out), target, _measure_config(args),
+    target = resolve_target(args.target, remote=args.rpc is not None)
+    check_writable_folder(out)
+    run_bench(workloads, methods, trials, seeds, out, target, _measure_config(args),
               remeasure_repeat=args.remeasure_repeat, models=models)
-    path = write_report(Path(args.out))
+    path = write_report(out)
     print(f"report: {path}")
     return 0
 
 
+# Options that make a tuning run what it is: `--resume` takes them from the run.
+RUN_IDENTITY = ("trials", "seed", "models", "router", "target", "out")
+
+
+def _resume_arguments(args) -> dict:
+    """tune's arguments for `--resume RUN`, from the run's start record; an identity option
+    given with a value other than the run's is refused (it would be silently ignored)."""
+    from .hardware import resolve_target
+    from .run_folder import run_identity
+
+    run_dir = Path(args.resume)
+    start = run_identity(run_dir)
+    run = dict(workload=start.get("workload_arg") or start["workload"], trials=start["trials"], seed=start["seed"],
+               models=start.get("models_arg") or ",".join(start["models"]), out=args.resume,
+               target=start["target"], router=start["router"])
+    same = {
+        "trials": lambda v: v == start["trials"], "seed": lambda v: v == start["seed"],
+        "router": lambda v: v == start["router"], "models": lambda v: v.strip() == run["models"],
+        "target": lambda v: resolve_target(v, remote=True) == start["target"],
+        "out": lambda v: Path(v).resolve() == run_dir.resolve(),
+    }
+    given = getattr(args, "given", {})
+    if args.workload is not None and args.workload not in (run["workload"], start["workload"]):
+        raise UserError(f"--resume {run_dir} continues a run of {run['workload']}: drop the workload {args.workload!r}")
+    for dest in RUN_IDENTITY:
+        if dest in given and not same[dest](given[dest][1]):
+            option, value = given[dest]
+            raise UserError(f"--resume {run_dir} continues the run with its own arguments: {option} {value} "
+                            f"differs from the run's ({run[dest]}); drop {option}, or start a new run with another --out")
+    if args.rpc is None and start.get("rpc"):  # measure where the run began unless told otherwise
+        args.rpc = start["rpc"]
+    return run
+
+
+def _resume_command(run_dir: Path, args) -> str:
+    """`shared-mcts tune --resume RUN` with every other option that was given (measurement
+    settings, limits), so the rest of the run is measured as it began."""
+    words = ["tune", "--resume", str(run_dir)]
+    for dest, (option, value) in getattr(args, "given", {}).items():
+        if dest in (*RUN_IDENTITY, "resume"):
+            continue
+        words += [option] if value is None else [option, str(value)]
+    return _command(words)
+
+
+def _tune_kept(folder: dict, args) -> str:
+    import os
+
+    from .run_folder import measurements_kept
+
+    run_dir = folder.get("path")
+    kept = measurements_kept(run_dir) if run_dir is not None else None
+    if kept is None:
+        if run_dir is not None and args.out is None and not args.resume:
+            try:
+                os.rmdir(run_dir)  # the fresh folder made for this run, still empty (never removes anything else)
+            except OSError:
+                pass
+        return f"nothing was measured yet, nothing was kept; rerun with: {_command(args.argv)}"
+    return f"{_count(kept, 'measurement')} kept in {run_dir}; resume with: {_resume_command(run_dir, args)}"
+
+
 def cmd_tune(args) -> int:
+    from .interrupt import exit_on_interrupt
+
+    folder: dict = {}
+    with exit_on_interrupt(lambda: _tune_kept(folder, args)):
+        return _tune(args, on_folder=lambda path: folder.update(path=path))
+
+
+def _tune(args, on_folder) -> int:
     from .progress import format_latency
     from .tune import tune
 
-    run = dict(workload=args.workload, trials=args.trials, seed=args.seed, models=args.models, out=args.out,
-               target=args.target, router=args.router)
     if args.resume:
-        from .run_folder import run_identity
-
-        start = run_identity(Path(args.resume))
-        run = dict(workload=start.get("workload_arg") or start["workload"], trials=start["trials"], seed=start["seed"],
-                   models=start.get("models_arg") or ",".join(start["models"]), out=args.resume,
-                   target=start["target"], router=start["router"])
-        if args.rpc is None and start.get("rpc"):  # measure where the run began unless told otherwise
-            args.rpc = start["rpc"]
+        run = _resume_arguments(args)
     elif args.workload is None:
         raise UserError("tune: give a WORKLOAD, or --resume RUN")
+    else:
+        run = dict(workload=args.workload, trials=args.trials, seed=args.seed, models=args.models, out=args.out,
+                   target=args.target, router=args.router)
     if run["trials"] < 1:
         raise UserError("--trials must be at least 1")
+    if args.remeasure_repeat < 1:
+        raise UserError("--remeasure-repeat must be positive")
     result = tune(**run, measure=_measure_config(args), wall_clock_s=args.time_limit,
-                  remeasure_repeat=args.remeasure_repeat, llm_cache=args.llm_cache, replay=args.replay)
+                  remeasure_repeat=args.remeasure_repeat, llm_cache=args.llm_cache, replay=args.replay,
+                  new_out_under=RUNS_FOLDER if run["out"] is None else None, on_folder=on_folder)
     print(f"best: {format_latency(result.best_latency_s)} (re-measured), untuned {format_latency(result.untuned_latency_s)}"
           + (f", {result.speedup_over_untuned:.1f}x" if result.speedup_over_untuned else "")
           + f"; correct: {result.correct}; run folder: {result.out}")
@@ -199,8 +372,15 @@ def cmd_show(args) -> int:
     return 0
 
 
+def _version() -> str:
+    from . import __version__
+
+    return f"{PROG} {__version__}"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="shared-mcts", description=__doc__)
+    parser = _Parser(prog=PROG, description=__doc__)
+    parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     sub.add_parser("workloads", help="list the built-in workloads").set_defaults(fn=cmd_workloads)
@@ -210,8 +390,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_target)
 
     p = sub.add_parser("check", help="build the untuned program, check it against numpy, time it")
-    p.add_argument("workload")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("workload", help="a workload name (see `shared-mcts workloads`), file.py:FUNCTION or a TVMScript file")
+    p.add_argument("--seed", type=_non_negative_int, default=0, help="seed of the random inputs")
     _add_target(p)
     _add_measure(p)
     p.set_defaults(fn=cmd_check)
@@ -223,61 +403,67 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", default="0", help="seeds, e.g. 0-4 or 0,1")
     p.add_argument("--out", required=True, help="bench folder; rerunning with the same folder resumes")
     p.add_argument("--no-anchors", action="store_true", help="skip the numpy/torch vendor anchors")
-    p.add_argument("--models", default="expert,mutate", help="models of the mcts method: comma list or models.toml")
+    p.add_argument("--models", default="expert,mutate",
+                   help="models of the mcts and shared:ROUTER methods: comma list or models.toml")
     p.add_argument("--remeasure-repeat", type=int, default=10, help="timings of each final schedule in a fresh process")
     _add_target(p)
     _add_measure(p)
     p.set_defaults(fn=cmd_bench)
 
     p = sub.add_parser("tune", help="tune one workload with MCTS over the given models")
-    p.add_argument("workload", nargs="?")
+    p.add_argument("workload", nargs="?",
+                   help="a workload name (see `shared-mcts workloads`), file.py:FUNCTION or a TVMScript file")
     p.add_argument("--resume", default=None, metavar="RUN",
                    help="finish the unfinished run in RUN with its own arguments (also: the same tune command again)")
     p.add_argument("--trials", type=int, default=32, help="measured candidates (exact)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_non_negative_int, default=0, help="seed of the search (0 or more)")
     p.add_argument("--models", default=DEFAULT_MODELS,
-                   help=f"comma list of models, or a models.toml file (default {DEFAULT_MODELS}; see `shared-mcts methods`)")
-    p.add_argument("--router", default="bandit",
-                   help="which model expands each node: bandit (default), colt, phase, round-robin, single:MODEL")
+                   help="comma list of models, or a models.toml file (see `shared-mcts methods`)")
+    p.add_argument("--router", default="bandit", help=f"which model expands each node: {ROUTERS}")
     p.add_argument("--llm-cache", default=None, help="folder where LLM answers are cached across runs")
     p.add_argument("--replay", default=None, metavar="RUN",
                    help="rerun a finished run exactly: LLM answers and measurements come from RUN's records "
                         "(anything not recorded there is measured; no model is called)")
-    p.add_argument("--out", default=None, help="run folder (database, best schedule, tree, ledger, summary)")
+    p.add_argument("--out", default=None,
+                   help="run folder (database, best schedule, tree, ledger, summary): new, empty, or holding an "
+                        f"unfinished run of the same arguments; default: a new {RUNS_FOLDER}/WORKLOAD-TIMESTAMP")
     p.add_argument("--time-limit", type=float, default=None, help="wall-clock limit in seconds")
-    p.add_argument("--remeasure-repeat", type=int, default=10)
+    p.add_argument("--remeasure-repeat", type=int, default=10,
+                   help="timings of the best schedule in a fresh process")
     _add_target(p)
     _add_measure(p)
     p.set_defaults(fn=cmd_tune)
 
     p = sub.add_parser("show", help="draw a tuning run's tree (PNG + HTML) and print a per-model summary")
-    p.add_argument("run")
+    p.add_argument("run", help="a run folder")
     p.set_defaults(fn=cmd_show)
 
     p = sub.add_parser("report", help="write report.md and plots for a bench folder")
-    p.add_argument("dir")
+    p.add_argument("dir", help="a bench folder")
     p.add_argument("--print", action="store_true", help="also print the report")
     p.set_defaults(fn=cmd_report)
     return parser
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):
-    print(f"shared-mcts: warning: {message}", file=sys.stderr)
+    print(f"{PROG}: warning: {message}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     warnings.showwarning = _one_line_warning
     try:
         args = build_parser().parse_args(argv)
+        args.argv = argv
         return args.fn(args)
     except UserError as e:
-        print(f"shared-mcts: error: {e}", file=sys.stderr)
+        print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2
     except DeviceUnavailable as e:
-        print(f"shared-mcts: stopped: {e}", file=sys.stderr)
+        print(f"{PROG}: stopped: {e}", file=sys.stderr)
         return 3
-    except KeyboardInterrupt:
-        print("shared-mcts: interrupted (finished bench cells are saved; rerun to resume)", file=sys.stderr)
+    except KeyboardInterrupt:  # commands without a run folder to keep (tune and bench handle Ctrl-C themselves)
+        print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
 
 

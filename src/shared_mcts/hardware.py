@@ -204,12 +204,22 @@ def detect_target(num_cores: int | None = None) -> dict:
 def _validate_mcpu(mcpu: str) -> None:
     from tvm.target import codegen
 
-    if not codegen.llvm_is_valid_cpu(mcpu, "x86_64-unknown-linux-gnu"):
-        raise UserError(f"target mcpu {mcpu!r} is not a CPU name LLVM knows (try 'cascadelake', 'skylake-avx512', 'x86-64-v3')")
+    if not isinstance(mcpu, str) or not mcpu:
+        raise UserError('target "mcpu" must be a CPU name such as "cascadelake"')
+    if codegen.llvm_is_valid_cpu(mcpu, "x86_64-unknown-linux-gnu"):
+        return
+    for isa, triple in (("aarch64", "aarch64-unknown-linux-gnu"), ("32-bit ARM", "armv7a-unknown-linux-gnueabihf"),
+                        ("RISC-V", "riscv64-unknown-linux-gnu"), ("POWER", "powerpc64le-unknown-linux-gnu")):
+        if codegen.llvm_is_valid_cpu(mcpu, triple):
+            raise UserError(f"target mcpu {mcpu!r} is an {isa} CPU: only x86-64 CPU targets are supported "
+                            "(e.g. 'cascadelake', 'skylake-avx512', 'x86-64-v3')")
+    raise UserError(f"target mcpu {mcpu!r} is not a CPU name LLVM knows (try 'cascadelake', 'skylake-avx512', 'x86-64-v3')")
 
 
-def resolve_target(spec: str | dict | None) -> dict:
-    """Turn --target (None, a preset name, or a JSON dict) into a validated TVM target dict."""
+def resolve_target(spec: str | dict | None, remote: bool = False) -> dict:
+    """Turn --target (None, a preset name, or a JSON dict) into a validated TVM target dict.
+    Only x86-64 CPU targets are supported. remote: candidates run on another machine (--rpc),
+    so "num-cores" may exceed this machine's cores."""
     if spec is None or spec == "host":
         return detect_target()
     if isinstance(spec, str):
@@ -226,14 +236,29 @@ def resolve_target(spec: str | dict | None) -> dict:
     if not isinstance(spec, dict) or "kind" not in spec:
         raise UserError('--target JSON must be an object with a "kind", e.g. {"kind": "llvm", "mcpu": "skylake-avx512"}')
     target = dict(spec)
-    if target["kind"] == "llvm":
-        target.setdefault("num-cores", usable_cores())
-        if not isinstance(target["num-cores"], int) or target["num-cores"] < 1:
-            raise UserError('target "num-cores" must be a positive integer')
-        if "mcpu" not in target:
-            warnings.warn("target has no mcpu: LLVM will emit generic x86-64 (SSE2) code", stacklevel=2)
-        else:
-            _validate_mcpu(target["mcpu"])
+    if target["kind"] != "llvm":
+        device = ""
+        if target["kind"] == "cuda":
+            import tvm
+
+            device = (" (this machine has a CUDA device, but tuning for it is not supported)" if tvm.cuda().exist
+                      else " (and this machine has no CUDA device)")
+        raise UserError(f'only x86-64 CPU targets ("kind": "llvm") are supported, not {json.dumps(target["kind"])}'
+                        + device)
+    triple = target.get("mtriple")
+    if triple is not None and not str(triple).startswith("x86_64"):
+        raise UserError(f"target mtriple {triple!r}: only x86-64 CPU targets are supported")
+    target.setdefault("num-cores", usable_cores())
+    cores = target["num-cores"]
+    if isinstance(cores, bool) or not isinstance(cores, int) or cores < 1:
+        raise UserError('target "num-cores" must be a positive integer')
+    if cores > usable_cores() and not remote:
+        raise UserError(f'target "num-cores" {cores} is more than the {usable_cores()} cores this process may use '
+                        "(measuring on another machine needs --rpc)")
+    if "mcpu" not in target:
+        warnings.warn("target has no mcpu: LLVM will emit generic x86-64 (SSE2) code", stacklevel=2)
+    else:
+        _validate_mcpu(target["mcpu"])
     from tvm.target import Target
 
     try:

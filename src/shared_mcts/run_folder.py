@@ -1,4 +1,5 @@
-"""A tuning run's folder: created fresh, or resumed after a crash, or refused.
+"""A tuning run's folder: created fresh, or resumed after a crash, or refused (anything else
+in it is never touched).
 
 Resuming reruns the search with the same seed while serving every measurement recorded in
 the ledger (by structural hash) and every LLM answer in the folder's cache, so nothing that
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from .errors import UserError
 from .ledger import Ledger, read_ledger
+from .paths import check_writable_folder, claim_new_folder
 
 LEDGER = "ledger.jsonl"
 SUMMARY = "summary.json"
@@ -27,31 +29,51 @@ def _same(event: dict, recorded: dict) -> bool:
 
 
 class RunFolder:
-    def __init__(self, path: Path, identity: dict):
+    """Validated, then created (or reopened) at construction: construct it only after every other
+    check, so a rejected command writes nothing. Only an empty folder or an unfinished run with
+    the same identity is accepted: nothing else in `path` is ever overwritten or deleted."""
+
+    def __init__(self, path: Path, identity: dict, *, created: bool = False):
+        """created: `path` was just made by this process (nothing to check)."""
         self.path, self.identity = Path(path), identity
         self.previous: list[dict] = []
-        if self.path.exists() and not self.path.is_dir():
-            raise UserError(f"--out {self.path} exists and is not a folder")
-        ledger = self.path / LEDGER
-        if (self.path / SUMMARY).exists() or (ledger.exists() and any(e.get("event") == "end" for e in read_ledger(ledger))):
-            raise UserError(f"{self.path} already holds a finished tuning run; use another --out")
-        if ledger.exists():
-            self.previous = read_ledger(ledger)  # empty if the crash came before the first record
-        if self.previous:
-            start = next((e for e in self.previous if e.get("event") == "start"), None)
-            if start is None:
-                raise UserError(f"{self.path} holds a ledger without a start record; use another --out")
-            differs = [k for k in IDENTITY if json.dumps(start.get(k), sort_keys=True) != json.dumps(identity.get(k), sort_keys=True)]
-            if differs:
-                raise UserError(f"{self.path} holds an unfinished run of {start.get('workload')} with other "
-                                f"{', '.join(differs)}; resume it with `shared-mcts tune --resume {self.path}` "
-                                "or use another --out")
+        if not created:
+            self._check(self.path, identity)
         self.path.mkdir(parents=True, exist_ok=True)
-        (self.path / "database").mkdir(exist_ok=True)
         self._pending = [e for e in self.previous if e.get("event") in SEARCH_EVENTS]
         self.replayed = 0
         self.diverged = False
         self._ledger: Ledger | None = None
+
+    @classmethod
+    def fresh(cls, parent: Path, name: str, identity: dict) -> "RunFolder":
+        """A new folder PARENT/NAME-TIMESTAMP, never one that existed."""
+        check_writable_folder(Path(parent))
+        return cls(claim_new_folder(Path(parent), name), identity, created=True)
+
+    def _check(self, path: Path, identity: dict) -> None:
+        check_writable_folder(path)
+        if not path.exists():
+            return
+        ledger = path / LEDGER
+        if (path / SUMMARY).exists() or (ledger.exists() and any(e.get("event") == "end" for e in read_ledger(ledger))):
+            raise UserError(f"{path} already holds a finished tuning run; use another --out")
+        if ledger.exists():
+            self.previous = read_ledger(ledger)  # empty if the crash came before the first record
+        if not self.previous:
+            others = sorted(p.name for p in path.iterdir() if p.name != LEDGER)
+            if others:
+                raise UserError(f"--out {path} is not empty and holds no tuning run ({len(others)} entries, e.g. "
+                                f"{others[0]!r}); give a new or empty folder")
+            return
+        start = next((e for e in self.previous if e.get("event") == "start"), None)
+        if start is None:
+            raise UserError(f"{path} holds a ledger without a start record; use another --out")
+        differs = [k for k in IDENTITY if json.dumps(start.get(k), sort_keys=True) != json.dumps(identity.get(k), sort_keys=True)]
+        if differs:
+            raise UserError(f"{path} holds an unfinished run of {start.get('workload')} with other "
+                            f"{', '.join(differs)}; resume it with `shared-mcts tune --resume {path}` "
+                            "or use another --out")
 
     @property
     def resuming(self) -> bool:
@@ -90,3 +112,13 @@ def run_identity(path: Path) -> dict:
     if start is None:
         raise UserError(f"--resume {path}: the ledger has no start record")
     return start
+
+
+def measurements_kept(path: Path) -> int | None:
+    """How many measurements the run in `path` has recorded; None when no run started there
+    (no start record yet)."""
+    ledger = Path(path) / LEDGER
+    events = read_ledger(ledger) if ledger.is_file() else []
+    if not any(e.get("event") == "start" for e in events):
+        return None
+    return sum(e.get("event") == "measurement" for e in events)

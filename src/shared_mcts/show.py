@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import os
 from pathlib import Path
 
 from .errors import UserError
@@ -17,12 +18,24 @@ PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
            "#17becf"]
 
 
+def _read_json(path: Path, what: str):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        where = f" ({e.msg} at line {e.lineno})" if isinstance(e, json.JSONDecodeError) else ""
+        raise UserError(f"{path} is damaged: not valid JSON{where}; {what}") from None
+
+
 def load_run(run: Path) -> tuple[dict, dict]:
     tree_path, summary_path = run / "tree.json", run / "summary.json"
     if not tree_path.is_file():
         raise UserError(f"{run} holds no finished tuning run (no tree.json)")
-    tree = json.loads(tree_path.read_text())
-    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    tree = _read_json(tree_path, "it is written at the end of a run")
+    if not isinstance(tree, dict) or not isinstance(tree.get("nodes"), list) or not tree["nodes"]:
+        raise UserError(f"{tree_path} is damaged: it holds no tree nodes")
+    summary = _read_json(summary_path, "it is written at the end of a run") if summary_path.is_file() else {}
+    if not os.access(run, os.W_OK):
+        raise UserError(f"{run} is not writable: show writes tree.png and tree.html there")
     return tree, summary
 
 

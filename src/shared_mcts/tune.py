@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from .errors import DeviceUnavailable, UserError
+from .paths import write_text_atomic
 from .progress import Progress, format_latency
 from .proposers import DEFAULT_MODELS
 
@@ -108,16 +109,18 @@ def _checked_best(tree, workload, target, on_wrong):
 
 def _write_database(path: Path, workload, tree, events, target, wrong: set) -> None:
     """MetaSchedule's JSONDatabase from the run's measurements (wrong results left out), so
-    `ms.tir_integration.compile_tir` applies the best schedule without this package. Written
-    whole at the end: it is derived from the ledger, which is what survives a crash."""
-    import shutil
+    `ms.tir_integration.compile_tir` applies the best schedule without this package. Derived
+    from the ledger (what survives a crash) and written whole at the end: into a new folder that
+    is then renamed into place, so nothing that was at `path` is deleted (a database left by an
+    earlier attempt of this run is kept beside it as database.previous-N)."""
+    import os
+    import tempfile
 
     from tvm.s_tir import meta_schedule as ms
     from tvm.target import Target
 
-    shutil.rmtree(path, ignore_errors=True)
-    path.mkdir(parents=True)
-    database = ms.database.JSONDatabase(work_dir=str(path))
+    staging = Path(tempfile.mkdtemp(prefix=".database-", dir=path.parent))
+    database = ms.database.JSONDatabase(work_dir=str(staging))
     entry = database.commit_workload(workload.mod())
     args_info = ms.arg_info.ArgInfo.from_prim_func(workload.mod()["main"])
     run_secs = {e["node"]: e.get("run_secs") for e in events if e["event"] == "measurement"}
@@ -127,6 +130,12 @@ def _write_database(path: Path, workload, tree, events, target, wrong: set) -> N
         secs = run_secs.get(node.id) or [node.latency_s]
         database.commit_tuning_record(ms.database.TuningRecord(node.candidate.trace, entry, [float(s) for s in secs],
                                                                Target(target), args_info))
+    if path.is_dir() and any(path.iterdir()):
+        n = 1
+        while path.with_name(f"{path.name}.previous-{n}").exists():
+            n += 1
+        path.rename(path.with_name(f"{path.name}.previous-{n}"))
+    os.replace(staging, path)  # replaces an empty folder, never a full one
 
 
 def recorded_measurements(run_dir: Path):
@@ -209,10 +218,17 @@ def resolve_models(models) -> list:
 def tune(workload, trials: int = 32, seed: int = 0, models=DEFAULT_MODELS, out=None, target=None,
          measure=None, measurer=None, wall_clock_s: float | None = None, progress: Progress | None = None,
          search_config=None, remeasure_repeat: int = 10, on_trial=None, llm_cache=None, replay=None,
-         router: str = DEFAULT_ROUTER) -> TuneResult:
+         router: str = DEFAULT_ROUTER, new_out_under=None, on_folder=None) -> TuneResult:
     """Tune `workload` (a Workload, or a name / file spec) with MCTS over the given models.
 
-    router: which model expands each node (search/routers.py): bandit, colt, phase, round-robin, single:MODEL.
+    out: the run folder: new, empty, or holding an unfinished run of the same arguments (which
+        is resumed); anything else is refused. None: no folder, unless `new_out_under` is given:
+        then a fresh folder WORKLOAD-TIMESTAMP is made there.
+    on_folder: called with the run folder's path once it exists (before any measurement).
+    remeasure_repeat: timings of the best schedule in a fresh process (0: not re-measured).
+
+    router: which model expands each node (search/routers.py): bandit, colt, phase, round-robin, single:MODEL,
+        abmcts.
     llm_cache: a folder shared between runs where LLM answers are cached (besides the run folder).
     replay: a run folder (or LLM cache folder): LLM answers and measurements recorded there are
         served instead of calling a model or measuring again, so the same seed gives the same run;
@@ -220,8 +236,9 @@ def tune(workload, trials: int = 32, seed: int = 0, models=DEFAULT_MODELS, out=N
     """
     from .costmodel import XGBRanker
     from .hardware import host_info, resolve_target
+    from .measure import MeasureConfig, Measurer
+    from .paths import check_writable_folder
     from .run_folder import RunFolder
-    from .measure import Measurer
     from .proposers import LLMOptions, make_proposers, model_profiles
     from .search.routers import make_router
     from .search.budget import Budget
@@ -249,14 +266,30 @@ def tune(workload, trials: int = 32, seed: int = 0, models=DEFAULT_MODELS, out=N
                 check_spec(spec)
     if trials < 1:
         raise UserError("--trials must be at least 1")
+    if seed < 0:
+        raise UserError("--seed must be 0 or more")
+    if remeasure_repeat < 0:
+        raise UserError("--remeasure-repeat must not be negative")
     if wall_clock_s is not None and wall_clock_s <= 0:
         raise UserError("--time-limit must be positive")
-    target = target if isinstance(target, dict) else resolve_target(target)
+    if isinstance(out, str) and not out.strip():
+        raise UserError("--out is empty: give a folder name")
+    remote = (measurer.config if measurer else measure or MeasureConfig()).rpc is not None
+    target = resolve_target(target, remote=remote)
     identity = {"workload": workload.name, "trials": trials, "seed": seed, "models": models, "router": router,
                 "target": target}
+    if out is not None:  # before the Measurer starts its worker pools
+        check_writable_folder(Path(out))
     measurer = measurer or Measurer(target, measure)  # before the folder: an unusable --rpc device touches nothing
-    folder = RunFolder(Path(out), identity) if out is not None else None
+    if out is not None:
+        folder = RunFolder(Path(out), identity)
+    elif new_out_under is not None:
+        folder = RunFolder.fresh(Path(new_out_under), workload.name, identity)
+    else:
+        folder = None
     out = folder.path if folder else None
+    if folder and on_folder:
+        on_folder(out)
     progress = progress or Progress()
     hardware = host_info(target).as_dict()
     clock0 = (measurer.clock.build_s, measurer.clock.run_s)
@@ -272,6 +305,8 @@ def tune(workload, trials: int = 32, seed: int = 0, models=DEFAULT_MODELS, out=N
     recorded_untuned, recorded = recorded_measurements(source) if source is not None else (None, {})
     if folder and folder.resuming:
         progress.line(f"{workload.name}: resuming {out}: {len(recorded)} recorded measurements will not be repeated")
+    elif folder:
+        progress.line(f"{workload.name}: run folder {out}")
     (untuned,) = [recorded_untuned] if recorded_untuned else measurer.measure_mods([workload.mod()])
     progress.line(f"{workload.name}: untuned {format_latency(untuned.latency_s)}; {len(space.spaces)} design spaces; "
                   f"models {', '.join(models)}; {trials} trials")
@@ -379,10 +414,10 @@ def tune(workload, trials: int = 32, seed: int = 0, models=DEFAULT_MODELS, out=N
     if out is not None:
         _write_database(out / "database", workload, search.tree, events, target, set(wrong))
         if node is not None:
-            (out / "best.py").write_text(node.candidate.mod.script())
-            (out / "best_trace.py").write_text("\n".join(node.candidate.trace.as_python(remove_postproc=False)) + "\n")
-        (out / "tree.json").write_text(json.dumps(search.tree.as_dict(describe=lambda c: {"space": c.space, "values": c.values}), default=str))
-        (out / "summary.json").write_text(json.dumps(result.as_dict(), indent=2, default=str))
+            write_text_atomic(out / "best.py", node.candidate.mod.script())
+            write_text_atomic(out / "best_trace.py", "\n".join(node.candidate.trace.as_python(remove_postproc=False)) + "\n")
+        write_text_atomic(out / "tree.json", json.dumps(search.tree.as_dict(describe=lambda c: {"space": c.space, "values": c.values}), default=str))
+        write_text_atomic(out / "summary.json", json.dumps(result.as_dict(), indent=2, default=str))
     if ledger:
         ledger.write({"event": "end", "summary": result.as_dict()})
         ledger.close()

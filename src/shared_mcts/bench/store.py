@@ -148,4 +148,11 @@ def _move_renamed_cell_dirs(out: Path, records: list[dict]) -> None:
 def load_bench(out: Path) -> tuple[dict, list[dict]]:
     if not (out / SETTINGS).exists():
         raise UserError(f"{out} is not a bench folder (no {SETTINGS})")
-    return json.loads((out / SETTINGS).read_text()), read_records(out / RESULTS)
+    try:
+        settings = json.loads((out / SETTINGS).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise UserError(f"{out / SETTINGS} is corrupt (not valid JSON); restore it, or rerun the bench "
+                        "into another --out") from None
+    if not isinstance(settings, dict):
+        raise UserError(f"{out / SETTINGS} is corrupt (not a JSON object)")
+    return settings, read_records(out / RESULTS)

@@ -12,8 +12,12 @@ that says whether retrying can help.
 from __future__ import annotations
 
 import importlib.util
+import io
 import os
+import sys
+import tempfile
 import time
+from contextlib import contextmanager, redirect_stderr
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -71,6 +75,53 @@ def local_model_path(model: str) -> Path:
     if path.suffix != ".gguf" or not path.is_file():
         raise UserError(f"local model {model!r}: expected 'smollm2' or the path of an existing .gguf file")
     return path
+
+
+GGUF_MAGIC = b"GGUF"
+
+
+def check_local_model(path: Path) -> None:
+    """That llama.cpp can read the file's header and vocabulary (~0.1 s, the tensors are not
+    loaded), so a file that is not a model fails before any measurement, not mid-run."""
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except OSError as e:
+        raise UserError(f"local model {str(path)!r}: cannot read it ({e.strerror})") from None
+    if magic != GGUF_MAGIC:
+        raise UserError(f"local model {str(path)!r} is not a GGUF file (it starts with {magic!r}, not {GGUF_MAGIC!r})")
+    try:
+        import llama_cpp
+    except ImportError:
+        raise UserError("local models need llama-cpp-python: pip install llama-cpp-python==0.3.36") from None
+    params = llama_cpp.llama_model_default_params()
+    params.vocab_only = True
+    with _stderr_captured() as said:  # llama.cpp logs to fd 2 whatever Python's logging says
+        model = llama_cpp.llama_model_load_from_file(str(path).encode(), params)
+    if not model:
+        reason = next((line for line in said() if "gguf" in line or "error" in line), "unreadable header")
+        raise UserError(f"local model {str(path)!r}: llama.cpp cannot read it ({reason.strip()[:200]})")
+    llama_cpp.llama_model_free(model)
+
+
+@contextmanager
+def _stderr_captured():
+    """Catch what is written to stderr in the block: by C code to file descriptor 2, and by
+    llama-cpp-python's log callback to `sys.stderr`. Yields a function returning those lines."""
+    lines: list[str] = []
+    python_side = io.StringIO()
+    with tempfile.TemporaryFile(mode="w+b") as sink, redirect_stderr(python_side):
+        sys.__stderr__.flush()
+        saved = os.dup(2)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield lambda: lines
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            lines.extend(sink.read().decode("utf-8", "replace").splitlines())
+            lines.extend(python_side.getvalue().splitlines())
 
 
 class _Deadline(Exception):
@@ -213,18 +264,26 @@ class OpenAIBackend:
 def check_spec(spec: ModelSpec) -> None:
     """Fail early, before anything is measured, on what would make the backend unusable."""
     if spec.backend == "local":
-        local_model_path(spec.model)
+        check_local_model(local_model_path(spec.model))
     elif spec.backend == "openai":
+        if importlib.util.find_spec("openai") is None:
+            raise UserError("openai: models need the openai package: pip install openai")
         if spec.api_key_env and not os.environ.get(spec.api_key_env):
             raise UserError(f"model {spec.name}: environment variable {spec.api_key_env} is not set "
                             "(it should hold the API key)")
-        problem = _unreachable(spec.base_url or DEFAULT_OPENAI_URL)
+        url = endpoint_url(spec)
+        problem = _unreachable(url)
         if problem:
-            raise UserError(f"model {spec.name}: endpoint {spec.base_url or DEFAULT_OPENAI_URL} is unreachable "
-                            f"({problem}); check base_url, or the network")
+            raise UserError(f"model {spec.name}: endpoint {url} is unreachable ({problem}); check base_url, "
+                            "OPENAI_BASE_URL, or the network")
 
 
 DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
+
+
+def endpoint_url(spec: ModelSpec) -> str:
+    """Where the openai SDK will send the spec's calls: its base_url, else OPENAI_BASE_URL, else OpenAI."""
+    return spec.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_OPENAI_URL
 
 
 def _unreachable(url: str, timeout_s: float = 5.0) -> str | None:

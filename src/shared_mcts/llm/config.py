@@ -171,7 +171,11 @@ def parse_model_specs(text: str) -> list[ModelSpec]:
     if text.endswith(".toml"):
         specs = load_models_file(Path(text))
     else:
-        specs = [spec_from_text(part) for part in text.split(",") if part.strip()]
+        parts = [part.strip() for part in text.split(",")]
+        if not all(parts):
+            raise UserError(f"--models {text!r}: an empty name in the list; give names separated by commas, "
+                            "e.g. expert,mutate")
+        specs = [spec_from_text(part) for part in parts]
     names = [s.name for s in specs]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:

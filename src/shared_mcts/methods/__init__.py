@@ -21,7 +21,7 @@ METHOD_HELP = {
     "mcts": "our MCTS over the models given by --models (default expert,mutate)",
     "expert-oneshot": "the one schedule the expert rules pick from the hardware facts in the micro-kernel space, no search",
     "mcts-single:MODEL": "our MCTS with one model doing every expansion (e.g. mcts-single:local:smollm2)",
-    "shared:ROUTER": "one tree shared by all --models, routed by bandit, colt, phase, round-robin or single:MODEL",
+    "shared:ROUTER": "one tree shared by all --models, routed by bandit, colt, phase, round-robin, single:MODEL or abmcts",
     "numpy": "vendor anchor: numpy / OpenBLAS",
     "torch": "vendor anchor: PyTorch / oneDNN (needs the [torch] extra)",
 }

@@ -102,7 +102,12 @@ def load_tvmscript(path: Path) -> Workload:
 
     # The parser takes no import statements; the file's own `from tvm.script import tirx as T`
     # is supplied as a variable instead.
-    text = "\n".join(line for line in path.read_text().splitlines()
+    source = path.read_text()
+    functions = re.findall(r"^def (\w+)", source, re.M)
+    if not re.search(r"@\s*[\w.]*prim_func", source) and functions:  # a Python workload file named without its function
+        raise UserError(f"{path} holds no @T.prim_func; for a Python file name the function that returns the "
+                        f"PrimFunc: {path}:FUNCTION (functions there: {', '.join(functions[:8])})")
+    text = "\n".join(line for line in source.splitlines()
                      if not re.match(r"\s*(from\s+tvm\S*\s+import|import\s+tvm)", line))
     try:
         parsed = from_source(text, extra_vars={"T": tirx})
