@@ -97,6 +97,13 @@ def _add_measure(p):
                    help="seconds a vanished RPC device may take to come back before the run stops (resumable)")
 
 
+def _add_space(p, what: str) -> None:
+    from .space.space import SPACE_HELP, SPACES
+
+    p.add_argument("--space", default="widened", choices=SPACES,
+                   help=f"{what}: " + "; ".join(f"{name}: {text}" for name, text in SPACE_HELP.items()))
+
+
 def _measure_config(args):
     from .measure import MeasureConfig
     from .measure.measurer import RPCAddress
@@ -233,14 +240,14 @@ def _bench(args, out: Path) -> int:
     from .hardware import resolve_target
     from .llm.backends import check_spec
     from .llm.config import parse_model_specs
-    from .methods import ANCHORS, get_method
+    from .methods import ANCHORS, get_method, with_space
     from .methods.vendor import torch_available
     from .paths import check_writable_folder
 
     if not args.out.strip():
         raise UserError("--out is empty: give a folder name")
     workloads = parse_name_list(args.workloads, "--workloads")
-    methods = parse_name_list(args.methods, "--methods")
+    methods = [with_space(m, args.space) for m in parse_name_list(args.methods, "--methods")]
     models = parse_model_specs(args.models)
     # shared:* needs the models to check its router against; every LLM a method will call is
     # checked now, before bench.json is written and before any cell runs.
@@ -262,7 +269,7 @@ def _bench(args, out: Path) -> int:
 
 
 # Options that make a tuning run what it is: `--resume` takes them from the run.
-RUN_IDENTITY = ("trials", "seed", "models", "router", "target", "out")
+RUN_IDENTITY = ("trials", "seed", "models", "router", "target", "out", "space")
 
 
 def _resume_arguments(args) -> dict:
@@ -275,12 +282,13 @@ def _resume_arguments(args) -> dict:
     start = run_identity(run_dir)
     run = dict(workload=start.get("workload_arg") or start["workload"], trials=start["trials"], seed=start["seed"],
                models=start.get("models_arg") or ",".join(start["models"]), out=args.resume,
-               target=start["target"], router=start["router"])
+               target=start["target"], router=start["router"], space=start["space"])
     same = {
         "trials": lambda v: v == start["trials"], "seed": lambda v: v == start["seed"],
         "router": lambda v: v == start["router"], "models": lambda v: v.strip() == run["models"],
         "target": lambda v: resolve_target(v, remote=True) == start["target"],
         "out": lambda v: Path(v).resolve() == run_dir.resolve(),
+        "space": lambda v: v == start["space"],
     }
     given = getattr(args, "given", {})
     if args.workload is not None and args.workload not in (run["workload"], start["workload"]):
@@ -341,7 +349,7 @@ def _tune(args, on_folder) -> int:
         raise UserError("tune: give a WORKLOAD, or --resume RUN")
     else:
         run = dict(workload=args.workload, trials=args.trials, seed=args.seed, models=args.models, out=args.out,
-                   target=args.target, router=args.router)
+                   target=args.target, router=args.router, space=args.space)
     if run["trials"] < 1:
         raise UserError("--trials must be at least 1")
     if args.remeasure_repeat < 1:
@@ -406,6 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", default="expert,mutate",
                    help="models of the mcts and shared:ROUTER methods: comma list or models.toml")
     p.add_argument("--remeasure-repeat", type=int, default=10, help="timings of each final schedule in a fresh process")
+    _add_space(p, "design spaces searched by methods given without @SPACE")
     _add_target(p)
     _add_measure(p)
     p.set_defaults(fn=cmd_bench)
@@ -420,6 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", default=DEFAULT_MODELS,
                    help="comma list of models, or a models.toml file (see `shared-mcts methods`)")
     p.add_argument("--router", default="bandit", help=f"which model expands each node: {ROUTERS}")
+    _add_space(p, "design spaces searched")
     p.add_argument("--llm-cache", default=None, help="folder where LLM answers are cached across runs")
     p.add_argument("--replay", default=None, metavar="RUN",
                    help="rerun a finished run exactly: LLM answers and measurements come from RUN's records "

@@ -19,7 +19,9 @@ from .paths import check_writable_folder, claim_new_folder
 
 LEDGER = "ledger.jsonl"
 SUMMARY = "summary.json"
-IDENTITY = ("workload", "trials", "seed", "models", "router", "target")
+IDENTITY = ("workload", "trials", "seed", "models", "router", "target", "space")
+# Runs started before an identity field existed had its only value then.
+IDENTITY_BEFORE = {"space": "stock"}
 SEARCH_EVENTS = ("proposal", "measurement")
 
 
@@ -69,7 +71,8 @@ class RunFolder:
         start = next((e for e in self.previous if e.get("event") == "start"), None)
         if start is None:
             raise UserError(f"{path} holds a ledger without a start record; use another --out")
-        differs = [k for k in IDENTITY if json.dumps(start.get(k), sort_keys=True) != json.dumps(identity.get(k), sort_keys=True)]
+        differs = [k for k in IDENTITY if json.dumps(start.get(k, IDENTITY_BEFORE.get(k)), sort_keys=True)
+                   != json.dumps(identity.get(k), sort_keys=True)]
         if differs:
             raise UserError(f"{path} holds an unfinished run of {start.get('workload')} with other "
                             f"{', '.join(differs)}; resume it with `shared-mcts tune --resume {path}` "
@@ -111,7 +114,7 @@ def run_identity(path: Path) -> dict:
     start = next((e for e in read_ledger(ledger) if e.get("event") == "start"), None)
     if start is None:
         raise UserError(f"--resume {path}: the ledger has no start record")
-    return start
+    return {**IDENTITY_BEFORE, **start}
 
 
 def measurements_kept(path: Path) -> int | None:

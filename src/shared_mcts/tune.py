@@ -41,6 +41,7 @@ class TuneResult:
     out: str | None
     models: list[str]
     router: str = ""
+    space: str = ""  # the design spaces searched: widened, micro or stock
     strongest: str = ""  # the model routers escalate to
     per_model: dict = field(default_factory=dict)
     timing: dict = field(default_factory=dict)
@@ -218,7 +219,7 @@ def resolve_models(models) -> list:
 def tune(workload, trials: int = 32, seed: int = 0, models=DEFAULT_MODELS, out=None, target=None,
          measure=None, measurer=None, wall_clock_s: float | None = None, progress: Progress | None = None,
          search_config=None, remeasure_repeat: int = 10, on_trial=None, llm_cache=None, replay=None,
-         router: str = DEFAULT_ROUTER, new_out_under=None, on_folder=None) -> TuneResult:
+         router: str = DEFAULT_ROUTER, new_out_under=None, on_folder=None, space: str = "widened") -> TuneResult:
     """Tune `workload` (a Workload, or a name / file spec) with MCTS over the given models.
 
     out: the run folder: new, empty, or holding an unfinished run of the same arguments (which
@@ -229,6 +230,8 @@ def tune(workload, trials: int = 32, seed: int = 0, models=DEFAULT_MODELS, out=N
 
     router: which model expands each node (search/routers.py): bandit, colt, phase, round-robin, single:MODEL,
         abmcts.
+    space: the design spaces searched (space/space.py): widened (micro-kernel templates and MetaSchedule's
+        default sketches), micro, or stock.
     llm_cache: a folder shared between runs where LLM answers are cached (besides the run folder).
     replay: a run folder (or LLM cache folder): LLM answers and measurements recorded there are
         served instead of calling a model or measuring again, so the same seed gives the same run;
@@ -243,7 +246,7 @@ def tune(workload, trials: int = 32, seed: int = 0, models=DEFAULT_MODELS, out=N
     from .search.routers import make_router
     from .search.budget import Budget
     from .search.engine import SearchConfig, SearchEngine
-    from .space.space import ScheduleSpace
+    from .space.space import SPACES, ScheduleSpace
     from .workloads import Workload, get_workload
 
     started = time.perf_counter()
@@ -266,6 +269,8 @@ def tune(workload, trials: int = 32, seed: int = 0, models=DEFAULT_MODELS, out=N
                 check_spec(spec)
     if trials < 1:
         raise UserError("--trials must be at least 1")
+    if space not in SPACES:
+        raise UserError(f"unknown space {space!r}; use one of {', '.join(SPACES)}")
     if seed < 0:
         raise UserError("--seed must be 0 or more")
     if remeasure_repeat < 0:
@@ -277,7 +282,7 @@ def tune(workload, trials: int = 32, seed: int = 0, models=DEFAULT_MODELS, out=N
     remote = (measurer.config if measurer else measure or MeasureConfig()).rpc is not None
     target = resolve_target(target, remote=remote)
     identity = {"workload": workload.name, "trials": trials, "seed": seed, "models": models, "router": router,
-                "target": target}
+                "target": target, "space": space}
     if out is not None:  # before the Measurer starts its worker pools
         check_writable_folder(Path(out))
     measurer = measurer or Measurer(target, measure)  # before the folder: an unusable --rpc device touches nothing
@@ -294,7 +299,7 @@ def tune(workload, trials: int = 32, seed: int = 0, models=DEFAULT_MODELS, out=N
     hardware = host_info(target).as_dict()
     clock0 = (measurer.clock.build_s, measurer.clock.run_s)
 
-    space = ScheduleSpace(workload, target, seed)
+    space_kind, space = space, ScheduleSpace(workload, target, seed, space=space)
     ranker = XGBRanker(space)
     # Before any measurement, so a missing key or model file costs nothing.
     llm_options = LLMOptions(cache_dirs=tuple(p for p in (out, llm_cache) if p is not None),
@@ -382,7 +387,7 @@ def tune(workload, trials: int = 32, seed: int = 0, models=DEFAULT_MODELS, out=N
         workload=workload.name, best_latency_s=None, search_best_s=node.latency_s if node else None,
         untuned_latency_s=untuned.latency_s, speedup_over_untuned=None, trials=search.trials,
         stop_reason=search.stop_reason, best_proposer=node.proposer if node else None, correct=correct,
-        out=str(out) if out else None, models=models, router=router,
+        out=str(out) if out else None, models=models, router=router, space=space_kind,
         strongest=max(specs, key=lambda s: (s.rank, s.name)).name,
         per_model=_per_model(events, search.tree, search.credit),
         timing={"search_wall_s": search_s, "build_s": build_s, "run_s": run_s,

@@ -30,6 +30,16 @@ SPACE_SUFFIX = ("a searching method may end in @SPACE (widened, the default; mic
                 "spaces it searches, e.g. mcts@stock, metaschedule@stock")
 
 
+SPACELESS = ("untuned", "expert-oneshot", *ANCHORS)  # methods that search no design space
+
+
+def with_space(name: str, space: str) -> str:
+    """`name` searching `space` unless it names its own space or searches none (widened: unchanged)."""
+    if space == "widened" or "@" in name or name in SPACELESS:
+        return name
+    return f"{name}@{space}"
+
+
 def get_method(name: str, models: list | None = None) -> Method:
     """`models`: the mcts method's model specs (llm.config.ModelSpec or their texts).
     `NAME@SPACE` searches the given design spaces (space/space.py: SPACES); the default is widened."""
@@ -38,7 +48,7 @@ def get_method(name: str, models: list | None = None) -> Method:
     base, _, space = name.partition("@")
     if space and space not in SPACES:
         raise UserError(f"method {name}: unknown space {space!r}; use one of {', '.join(SPACES)}")
-    if space and (base in ("untuned", "expert-oneshot") or base in ANCHORS):
+    if space and base in SPACELESS:
         raise UserError(f"method {name}: {base} searches no design space, so it takes no @{space}")
     method = _method(base, models, space or "widened")
     method.name = name
