@@ -81,24 +81,34 @@ class MetaSchedule:
             light_tensor_intrinsics()
         # tune_tir re-arms a DEBUG console logger on every call (it prints each XGBoost
         # iteration); keep the console to errors, its log files in work_dir get everything.
-        logging.getLogger("tvm.s_tir.meta_schedule").setLevel(logging.ERROR)
+        logger = logging.getLogger("tvm.s_tir.meta_schedule")
+        logger.setLevel(logging.ERROR)
+        # tune_tir's logging set-up refers to every handler already on its logger by name and fails
+        # on an unnamed one (pytest's capture handlers end up there): detach those for the run.
+        unnamed = [h for h in logger.handlers if h.get_name() is None]
+        for handler in unnamed:
+            logger.removeHandler(handler)
         history: list[float | None] = []
         work_dir = ctx.work_dir / "metaschedule"
         work_dir.mkdir(parents=True, exist_ok=True)
-        database = ms.tir_integration.tune_tir(
-            mod=ctx.workload.mod(),
-            target=Target(ctx.target),
-            work_dir=str(work_dir),
-            max_trials_global=ctx.trials,
-            num_trials_per_iter=self.config.num_trials_per_iter,
-            builder=ctx.measurer.builder,
-            runner=ctx.measurer.runner,
-            cost_model=self._cost_model(),
-            strategy=self.config.strategy,
-            measure_callbacks=[*ms.measure_callback.MeasureCallback.create("default"), _history_callback(ctx.on_trial, history)],
-            seed=ctx.seed,
-            space=space_generator(ctx.workload, ctx.target, self.space),
-        )
+        try:
+            database = ms.tir_integration.tune_tir(
+                mod=ctx.workload.mod(),
+                target=Target(ctx.target),
+                work_dir=str(work_dir),
+                max_trials_global=ctx.trials,
+                num_trials_per_iter=self.config.num_trials_per_iter,
+                builder=ctx.measurer.builder,
+                runner=ctx.measurer.runner,
+                cost_model=self._cost_model(),
+                strategy=self.config.strategy,
+                measure_callbacks=[*ms.measure_callback.MeasureCallback.create("default"), _history_callback(ctx.on_trial, history)],
+                seed=ctx.seed,
+                space=space_generator(ctx.workload, ctx.target, self.space),
+            )
+        finally:
+            for handler in unnamed:
+                logger.addHandler(handler)
         info = {**self.config.as_info(), "space": self.space}
         measured = [h for h in history if h is not None]
         if not measured:
