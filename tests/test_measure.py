@@ -1,3 +1,4 @@
+import os
 import pytest
 
 from shared_mcts.measure import MeasureConfig, Measurer, check_correctness, remeasure
@@ -74,3 +75,16 @@ def test_remeasure_failure_is_reported(target):
     broken = broken if isinstance(broken, tvm.IRModule) else tvm.IRModule({"main": broken})
     with pytest.raises(RuntimeError, match="remeasure failed"):
         remeasure(broken, target, repeat=2)
+
+
+def test_tvm_runs_kernels_on_the_targets_cores(monkeypatch):
+    """TVM's default on x86 is half the CPUs (one core of two on these VMs): the measurer asks
+    for the target's cores unless the user chose a thread count."""
+    from shared_mcts.measure.threads import VARIABLE, threads_in_effect, use_target_cores
+
+    monkeypatch.delenv(VARIABLE, raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert threads_in_effect() is None
+    assert use_target_cores({"kind": "llvm", "num-cores": 3}) == 3 and os.environ[VARIABLE] == "3"
+    monkeypatch.setenv(VARIABLE, "1")
+    assert use_target_cores({"kind": "llvm", "num-cores": 3}) == 1 and os.environ[VARIABLE] == "1"

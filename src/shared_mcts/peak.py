@@ -95,7 +95,10 @@ def _measure(target: dict) -> MeasuredPeak:
 
     from .hardware import usable_cores
 
+    from .measure.threads import use_target_cores
+
     threads = int(target.get("num-cores", usable_cores()))
+    use_target_cores(target)  # TVM's default on x86 is half the CPUs: one core of two here
     lanes = _lanes(target)
     executable = tvm.compile(tvm.IRModule({"main": fma_kernel(threads, lanes)}), target=tvm.target.Target(target))
     fmas = fma_instructions(executable.mod.inspect_source("asm"))

@@ -20,6 +20,7 @@ class Provenance:
     cpu: str
     llvm_cpu: str
     target: dict
+    tvm_threads: int | None = None  # threads TVM's runtime ran kernels on (None: TVM's default)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -71,5 +72,7 @@ def package_versions() -> dict:
 
 def collect_provenance(target: dict, cpu_model: str) -> Provenance:
     commit, dirty = source_tree_state()
+    from ..measure.threads import threads_in_effect
+
     return Provenance(commit=commit, dirty=dirty, versions=package_versions(), cpu=cpu_model,
-                      llvm_cpu=str(target.get("mcpu", "generic")), target=dict(target))
+                      llvm_cpu=str(target.get("mcpu", "generic")), target=dict(target), tvm_threads=threads_in_effect())

@@ -163,7 +163,10 @@ class Measurer:
 
         from .build import lean_build
 
+        from .threads import use_target_cores
+
         started = time.perf_counter()
+        self.threads = use_target_cores(target)  # before the worker pools start: they inherit it
         self.config = config or MeasureConfig()
         self.target_dict = target
         self.target = Target(target)
