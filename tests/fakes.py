@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 
-from shared_mcts.proposers.base import Edit, Proposal, ProposalCost
+from shared_mcts.search.proposal import Edit, Proposal, ProposalCost
 
 
 @dataclass
@@ -84,3 +83,13 @@ class StuckProposer:
 
     def propose(self, request):
         return Proposal([Edit(dict(request.knobs), "same")])
+
+
+class Records:
+    """An observer keeping every event of a search as its ledger record (a dict)."""
+
+    def __init__(self, out: list):
+        self.out = out
+
+    def on_event(self, event):
+        self.out.append(event.as_record())

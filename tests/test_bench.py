@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 import shared_mcts
-
 from shared_mcts.bench.matrix import parse_int_list
 from shared_mcts.bench.report import write_report
 from shared_mcts.bench.run import run_bench
@@ -227,7 +226,7 @@ def _models_toml(tmp_path, max_calls: int) -> str:
 
 
 def test_resume_with_other_model_budgets_is_refused(tmp_path, target, run_cli):
-    from shared_mcts.llm.config import parse_model_specs
+    from shared_mcts.proposers import model_specs as parse_model_specs
 
     out = tmp_path / "bench"
     quiet = Progress(stream=open(os.devnull, "w"))

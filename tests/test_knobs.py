@@ -6,7 +6,16 @@ import random
 import pytest
 
 from shared_mcts.space.analysis import innermost_contiguous
-from shared_mcts.space.knobs import CATEGORICAL, COMPUTE_LOCATION, TILE, Knob, random_tile, random_value, validate, validate_edit
+from shared_mcts.space.knobs import (
+    CATEGORICAL,
+    COMPUTE_LOCATION,
+    TILE,
+    Knob,
+    random_tile,
+    random_value,
+    validate,
+    validate_edit,
+)
 
 TILE_KNOB = Knob("gate/j/tile", TILE, (16, 2, 16, 4), block="gate", loop="j", extent=2048, parts=4, max_innermost=64,
                  loop_kind="spatial")

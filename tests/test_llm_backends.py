@@ -7,9 +7,9 @@ import pytest
 
 from shared_mcts.llm.backends import LlamaCppBackend, OpenAIBackend, smollm2_path
 from shared_mcts.llm.caller import ModelCaller
-from shared_mcts.llm.config import ModelSpec
-from shared_mcts.llm.parse import edits_from_answer, extract_json
-from shared_mcts.llm.prompt import answer_schema, build_messages
+from shared_mcts.models import ModelSpec
+from shared_mcts.proposers.llm.parse import edits_from_answer, extract_json
+from shared_mcts.proposers.llm.prompt import answer_schema, build_messages
 from shared_mcts.space.knobs import CATEGORICAL, TILE, Knob
 
 from .llm_servers import FaultServer, free_port, start_llama_server
@@ -106,7 +106,7 @@ def test_the_api_key_never_reaches_the_record(faults, monkeypatch):
 
 def test_any_gguf_file_is_a_local_model():
     from shared_mcts.llm.backends import make_backend
-    from shared_mcts.llm.config import spec_from_text
+    from shared_mcts.proposers import model_specs
 
-    backend = make_backend(spec_from_text(f"local:{smollm2_path()}"))
+    backend = make_backend(model_specs([f"local:{smollm2_path()}"])[0])
     assert isinstance(backend, LlamaCppBackend) and backend.model_path == smollm2_path()

@@ -8,10 +8,9 @@ import pytest
 from shared_mcts.llm.backends import BackendError, Completion
 from shared_mcts.llm.cache import CACHE_FILE, ReplayCache
 from shared_mcts.llm.caller import ModelCaller
-from shared_mcts.llm.config import ModelSpec
-from shared_mcts.proposers.base import Edit, Proposal, ProposalRequest
+from shared_mcts.models import CallBudget, ModelSpec
 from shared_mcts.proposers.llm import LLMProposer
-from shared_mcts.search.budget import CallBudget
+from shared_mcts.search.proposal import Edit, Proposal, ProposalRequest
 from shared_mcts.space.knobs import CATEGORICAL, TILE, Knob
 
 MESSAGES = [{"role": "user", "content": "x" * 100}]
@@ -186,7 +185,7 @@ def test_fallback_edits_are_credited_to_the_fallback_by_the_engine():
     from shared_mcts.search.budget import Budget
     from shared_mcts.search.engine import SearchConfig, SearchEngine
 
-    from .fakes import GridEvaluator, GridSpace
+    from .fakes import GridEvaluator, GridSpace, Records
 
     class Failing:
         name = "llm"
@@ -198,7 +197,7 @@ def test_fallback_edits_are_credited_to_the_fallback_by_the_engine():
 
     events = []
     engine = SearchEngine(GridSpace(), GridEvaluator(), {"llm": Failing()}, Budget(10), seed=1,
-                          config=SearchConfig(initial_samples=2, batch_size=1), on_event=events.append)
+                          config=SearchConfig(initial_samples=2, batch_size=1), observers=[Records(events)])
     result = engine.run()
     assert result.trials == 10
     measured = [e for e in events if e["event"] == "measurement" and e["proposer"] != "sample"]
@@ -246,7 +245,8 @@ def test_an_attempt_killed_mid_call_is_charged_on_resume(tmp_path):
 
     journal = []
     spec = _spec(max_calls=2)
-    caller, _ = _caller(spec, Killed([]), cache=ReplayCache(write_to=[tmp_path]), journal=journal.append)
+    caller, _ = _caller(spec, Killed([]), cache=ReplayCache(write_to=[tmp_path]),
+                        journal=lambda event: journal.append(event.as_record()))
     with pytest.raises(SystemExit):
         caller.call(MESSAGES, SCHEMA, seed=1)
     assert [e["event"] for e in journal] == ["call_started"]

@@ -3,7 +3,7 @@
 import pytest
 
 from shared_mcts.errors import UserError
-from shared_mcts.llm.config import parse_model_specs
+from shared_mcts.proposers import model_specs as parse_model_specs
 
 GOOD = """
 [models.small]

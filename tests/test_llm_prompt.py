@@ -2,8 +2,8 @@
 
 import json
 
-from shared_mcts.llm.parse import MAX_ANSWER_CHARS, edits_from_answer, extract_json
-from shared_mcts.llm.prompt import answer_schema, build_messages, history_lines, trim_script
+from shared_mcts.proposers.llm.parse import MAX_ANSWER_CHARS, edits_from_answer, extract_json
+from shared_mcts.proposers.llm.prompt import answer_schema, build_messages, history_lines, trim_script
 from shared_mcts.space.knobs import CATEGORICAL, TILE, Knob
 
 KNOBS = {

@@ -1,4 +1,5 @@
 import os
+
 import pytest
 
 from shared_mcts.measure import MeasureConfig, Measurer, check_correctness, remeasure
@@ -80,7 +81,7 @@ def test_remeasure_failure_is_reported(target):
 def test_tvm_runs_kernels_on_the_targets_cores(monkeypatch):
     """TVM's default on x86 is half the CPUs (one core of two on these VMs): the measurer asks
     for the target's cores unless the user chose a thread count."""
-    from shared_mcts.measure.threads import VARIABLE, threads_in_effect, use_target_cores
+    from shared_mcts.threads import VARIABLE, threads_in_effect, use_target_cores
 
     monkeypatch.delenv(VARIABLE, raising=False)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)

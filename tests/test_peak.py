@@ -11,10 +11,10 @@ from shared_mcts import peak
 def test_kernel_is_vector_fmas(mcpu, register):
     import tvm
 
-    from shared_mcts.hardware import _llvm_cpu_features, simd_lanes_fp32
+    from shared_mcts.hardware import simd_lanes_fp32, target_features
 
     target = {"kind": "llvm", "mcpu": mcpu, "num-cores": 2}
-    lanes = simd_lanes_fp32(_llvm_cpu_features(target))
+    lanes = simd_lanes_fp32(target_features(target))
     exe = tvm.compile(tvm.IRModule({"main": peak.fma_kernel(2, lanes, iterations=1000)}), target=tvm.target.Target(target))
     asm = exe.mod.inspect_source("asm")
     counts = peak.fma_instructions(asm)
@@ -44,9 +44,9 @@ def test_fma_instruction_count_reads_att_syntax():
 def test_kernel_computes_the_expected_result(target):
     import tvm
 
-    from shared_mcts.hardware import _llvm_cpu_features, simd_lanes_fp32
+    from shared_mcts.hardware import simd_lanes_fp32, target_features
 
-    threads, lanes, iterations = 3, simd_lanes_fp32(_llvm_cpu_features(target)), 777
+    threads, lanes, iterations = 3, simd_lanes_fp32(target_features(target)), 777
     module = tvm.compile(tvm.IRModule({"main": peak.fma_kernel(threads, lanes, iterations=iterations)}),
                          target=tvm.target.Target(target)).jit()
     a, x, y = peak.kernel_inputs(threads, lanes, seed=1)
@@ -58,12 +58,15 @@ def test_kernel_computes_the_expected_result(target):
 
 
 def test_measured_peak_is_positive_says_how_and_is_cached(target):
-    measured = peak.measure_peak(target)
+    from shared_mcts.hardware import simd_lanes_fp32, target_features
+
+    lanes = simd_lanes_fp32(target_features(target))
+    measured = peak.measure_peak(target, lanes)
     assert measured.gflops > 0
     assert "FMA kernel" in measured.how and f"{target['num-cores']} threads" in measured.how and "vfmadd" in measured.how
-    assert peak.measure_peak(dict(target)) is measured  # once per process and target
+    assert peak.measure_peak(dict(target), lanes) is measured  # once per process and target
 
 
 def test_non_cpu_target_is_not_measured():
-    measured = peak.measure_peak({"kind": "cuda"})
+    measured = peak.measure_peak({"kind": "cuda"}, 1)
     assert measured.gflops is None and measured.how.startswith("not measured")

@@ -7,7 +7,7 @@ import pytest
 from shared_mcts.costmodel import XGBRanker
 from shared_mcts.hardware import host_info
 from shared_mcts.proposers import make_proposers
-from shared_mcts.proposers.base import ProposalRequest
+from shared_mcts.search.proposal import ProposalRequest
 from shared_mcts.space.space import ScheduleSpace
 from shared_mcts.workloads import get_workload
 

@@ -4,15 +4,24 @@ import random
 
 import pytest
 
-from shared_mcts.proposers.base import Edit, Proposal, ProposalCost
-from shared_mcts.search.budget import Budget, CallBudget
+from shared_mcts.models import CallBudget
+from shared_mcts.search.budget import Budget
 from shared_mcts.search.credit import Credit
 from shared_mcts.search.engine import SearchConfig, SearchEngine
-from shared_mcts.search.routers import (BanditRouter, ColtRouter, ModelProfile, PhaseRouter, RouteContext,
-                                        SingleRouter, make_router)
+from shared_mcts.search.proposal import Edit, Proposal, ProposalCost
+from shared_mcts.search.routers import (
+    BanditRouter,
+    ColtRouter,
+    ModelProfile,
+    PhaseRouter,
+    RouteContext,
+    SingleRouter,
+    make_router,
+)
+from shared_mcts.search.selector import TreePolicySelector
 from shared_mcts.search.tree import ROOT, Tree
 
-from .fakes import GridEvaluator, GridSpace
+from .fakes import GridEvaluator, GridSpace, Records
 
 
 class Toward:
@@ -46,8 +55,8 @@ def _profiles(proposers, strengths):
 def _run(router, proposers, strengths, trials=40, seed=0, events=None):
     engine = SearchEngine(GridSpace(32), GridEvaluator(), proposers, Budget(trials), seed=seed,
                           config=SearchConfig(initial_samples=2, batch_size=2, proposals_per_expansion=4),
-                          router=router, profiles=_profiles(proposers, strengths),
-                          on_event=(events.append if events is not None else None))
+                          selector=TreePolicySelector(router), profiles=_profiles(proposers, strengths),
+                          observers=[Records(events)] if events is not None else [])
     return engine, engine.run()
 
 
@@ -87,7 +96,7 @@ def test_when_no_model_may_act_the_engine_samples_instead():
 def test_credit_goes_to_the_model_whose_edit_was_measured():
     models = _models()
     engine, result = _run(make_router("round-robin", list(models)), models, STRENGTH)
-    credit = result.credit
+    credit = result.credit.as_dict()
     by_model = {}
     for node in result.tree.nodes[1:]:
         by_model[node.proposer] = by_model.get(node.proposer, 0) + 1
@@ -148,7 +157,7 @@ def test_colt_escalates_after_k_regressions_of_cheaper_models_only():
     router = ColtRouter(escalate_after=3, lam=1.0, exploration=0.0)  # φ only: cheap wins unless escalated
     router.strongest = "strong"
     ctx = _ctx(Credit())
-    for i in range(2):
+    for _ in range(2):
         router.on_measurement(node, worse, "cheap", 0.0, False)
         assert router.choose(node, tree, random.Random(0), ctx) == "cheap"
     router.on_measurement(node, better, "cheap", 0.7, True)  # an improvement resets the count
@@ -195,15 +204,15 @@ def test_unknown_router_and_unknown_single_model():
 
 def test_abmcts_drives_our_engine_through_treequest_ask_tell():
     pytest.importorskip("treequest")
-    from shared_mcts.search.abmcts import ABMCTSEngine, speedup_score
+    from shared_mcts.search.abmcts import ABMCTSSelector, speedup_score
 
     def run():
         events = []
         models = _models(strong_calls=3)
-        engine = ABMCTSEngine(GridSpace(32), GridEvaluator(), models, Budget(30), seed=3,
+        engine = SearchEngine(GridSpace(32), GridEvaluator(), models, Budget(30), seed=3,
                               config=SearchConfig(initial_samples=2, batch_size=2, proposals_per_expansion=4),
-                              profiles=_profiles(models, STRENGTH), on_event=events.append,
-                              score=speedup_score(1.0, 1e-3))
+                              profiles=_profiles(models, STRENGTH), observers=[Records(events)],
+                              selector=ABMCTSSelector(speedup_score(1.0, 1e-3), seed=3))
         result = engine.run()
         return result, models, events
 
@@ -228,11 +237,11 @@ def test_abmcts_survives_failed_candidates_at_its_root():
     # Seen in the issue-5 bench: a root expansion whose candidate failed was told to treequest
     # with state None, which treequest refuses for any node but its root.
     pytest.importorskip("treequest")
-    from shared_mcts.search.abmcts import ABMCTSEngine, speedup_score
+    from shared_mcts.search.abmcts import ABMCTSSelector, speedup_score
 
     models = _models(strong_calls=3)
     broken = {(x, y) for x in range(32) for y in range(32) if (x + y) % 2}
-    engine = ABMCTSEngine(GridSpace(32), GridEvaluator(broken=broken), models, Budget(30), seed=3,
+    engine = SearchEngine(GridSpace(32), GridEvaluator(broken=broken), models, Budget(30), seed=3,
                           config=SearchConfig(initial_samples=2, batch_size=2, proposals_per_expansion=4),
-                          profiles=_profiles(models, STRENGTH), score=speedup_score(1.0, 1e-3))
+                          profiles=_profiles(models, STRENGTH), selector=ABMCTSSelector(speedup_score(1.0, 1e-3), seed=3))
     assert engine.run().trials == 30

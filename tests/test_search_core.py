@@ -1,7 +1,6 @@
 """The pure search core with fakes: no TVM, milliseconds per test."""
 
 import math
-import random
 import sys
 
 import pytest
@@ -11,13 +10,13 @@ from shared_mcts.search.engine import SearchConfig, SearchEngine
 from shared_mcts.search.policies import PolicyConfig, can_expand, puct_score, select, uct_score
 from shared_mcts.search.tree import ROOT, Tree
 
-from .fakes import GridEvaluator, GridSpace, StepProposer, StuckProposer
+from .fakes import GridEvaluator, GridSpace, Records, StepProposer, StuckProposer
 
 
 def test_search_core_imports_no_tvm_or_network():
     import subprocess
 
-    code = ("import sys, shared_mcts.search.engine, shared_mcts.search.policies, shared_mcts.proposers.base; "
+    code = ("import sys, shared_mcts.search.engine, shared_mcts.search.policies, shared_mcts.search.proposal; "
             "bad = [m for m in sys.modules if m.split('.')[0] in ('tvm', 'tvm_ffi', 'openai', 'llama_cpp', 'requests', 'httpx')]; "
             "print(bad); sys.exit(1 if bad else 0)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
@@ -111,7 +110,7 @@ def test_invalid_edits_are_counted_never_measured():
     evaluator = GridEvaluator()
     events = []
     engine = SearchEngine(GridSpace(), evaluator, {"step": StepProposer(invalid=True)}, Budget(12), seed=1,
-                          on_event=events.append)
+                          observers=[Records(events)])
     result = engine.run()
     assert result.invalid_edits["step"] >= 2
     assert all(0 <= x < 16 and 0 <= y < 16 for x, y in evaluator.measured)
@@ -194,7 +193,7 @@ def test_a_lost_device_keeps_the_batch_measured_before_it_and_stops():
 
     events = []
     engine = _engine(20, evaluator=LosesDeviceOnTheThirdBatch())
-    engine.on_event = events.append
+    engine.observers.append(Records(events))
     with pytest.raises(DeviceUnavailable):
         engine.run()
     measured = [e for e in events if e["event"] == "measurement"]

@@ -7,9 +7,9 @@ import sys
 import pytest
 
 import shared_mcts
+from shared_mcts.ledger import read_ledger
 
 from .conftest import DATA
-from shared_mcts.ledger import read_ledger
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,6 @@ returns a `TuneResult` (see shared_mcts/tune.py).
 """
 
 from .tune import TuneResult, tune
+from .version import __version__
 
-__version__ = "0.1.0"
 __all__ = ["tune", "TuneResult", "__version__"]

@@ -3,16 +3,37 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import shlex
 import sys
 import warnings
 from pathlib import Path
 
+from .bench.matrix import parse_int_list, parse_name_list
+from .bench.report import write_report
+from .bench.run import run_bench
+from .bench.store import RESULTS, read_records
 from .errors import DeviceUnavailable, UserError
-from .proposers import DEFAULT_MODELS
+from .hardware import host_info, resolve_target
+from .interrupt import exit_on_interrupt
+from .llm.backends import check_spec
+from .measure import MeasureConfig, Measurer, check_correctness
+from .measure.measurer import RPCAddress
+from .methods import ANCHORS, DEFAULT_MCTS_MODELS, get_method, method_help, with_space
+from .methods.vendor import torch_available
+from .paths import check_writable_folder
+from .progress import format_latency
+from .proposers import DEFAULT_MODELS, model_specs, proposer_help
+from .run_folder import measurements_kept, run_identity
+from .search.selection import selector_names
+from .show import show
+from .space.space import SPACE_HELP, SPACES
+from .tune import tune
+from .version import __version__
+from .workloads import get_workload, list_workloads
 
 PROG = "shared-mcts"
-ROUTERS = "bandit, colt, phase, round-robin, single:MODEL, abmcts"
 RUNS_FOLDER = "runs"  # where `tune` without --out makes its run folder
 
 
@@ -98,16 +119,11 @@ def _add_measure(p):
 
 
 def _add_space(p, what: str) -> None:
-    from .space.space import SPACE_HELP, SPACES
-
     p.add_argument("--space", default="widened", choices=SPACES,
                    help=f"{what}: " + "; ".join(f"{name}: {text}" for name, text in SPACE_HELP.items()))
 
 
 def _measure_config(args):
-    from .measure import MeasureConfig
-    from .measure.measurer import RPCAddress
-
     for name in ("number", "repeat", "min_repeat_ms"):
         if getattr(args, name) < (0 if name == "min_repeat_ms" else 1):
             raise UserError(f"--{name.replace('_', '-')} must be positive")
@@ -126,8 +142,6 @@ def _measure_config(args):
 
 
 def cmd_workloads(args) -> int:
-    from .workloads import list_workloads
-
     rows = [(w.name, " ".join(f"{k}={v}" for k, v in w.shapes.items()), f"{w.flops / 1e9:.3g}", w.description)
             for w in list_workloads()]
     widths = [max(len(r[i]) for r in rows + [("name", "shapes", "GFLOP", "")]) for i in range(3)]
@@ -140,23 +154,16 @@ def cmd_workloads(args) -> int:
 
 
 def cmd_methods(args) -> int:
-    from .methods import METHOD_HELP
-    from .proposers import PROPOSER_HELP
-
     print("methods (bench --methods):")
-    for name, text in METHOD_HELP.items():
+    for name, text in method_help().items():
         print(f"  {name:<20} {text}")
     print("models (tune --models, bench --models for mcts):")
-    for name, text in PROPOSER_HELP.items():
+    for name, text in proposer_help().items():
         print(f"  {name:<20} {text}")
     return 0
 
 
 def cmd_target(args) -> int:
-    import json
-
-    from .hardware import host_info, resolve_target
-
     target = resolve_target(args.target)
     info = host_info(target, measure_peak=True)
     print(f"target: {json.dumps(target)}")  # JSON, as --target accepts it
@@ -169,13 +176,6 @@ def cmd_target(args) -> int:
 
 
 def cmd_check(args) -> int:
-    import json
-
-    from .hardware import host_info, resolve_target
-    from .measure import Measurer, check_correctness
-    from .progress import format_latency
-    from .workloads import get_workload
-
     workload = get_workload(args.workload)
     target = resolve_target(args.target)
     mod = workload.mod()
@@ -203,21 +203,16 @@ def _count(n: int, noun: str) -> str:
 
 
 def _llm_specs(methods: list) -> list:
-    """The LLM model specs the bench's methods will call."""
-    from .tune import resolve_models
-
+    """The LLM model specs the bench's methods will call (only the MCTS methods have models)."""
     specs = {}
     for method in methods:
-        models = getattr(method, "models", None)  # only the MCTS methods have models
-        for spec in resolve_models(models) if models else []:
+        for spec in getattr(method, "models", []):
             if spec.is_llm:
                 specs[spec.name] = spec
     return list(specs.values())
 
 
 def _bench_kept(out: Path, argv: list[str]) -> str:
-    from .bench.store import RESULTS, read_records
-
     cells = len(read_records(out / RESULTS))
     if not cells:
         return f"no cell had finished, nothing was kept; rerun with: {_command(argv)}"
@@ -226,29 +221,17 @@ def _bench_kept(out: Path, argv: list[str]) -> str:
 
 
 def cmd_bench(args) -> int:
-    from .interrupt import exit_on_interrupt
-
     out = Path(args.out)
     with exit_on_interrupt(lambda: _bench_kept(out, args.argv)):
         return _bench(args, out)
 
 
 def _bench(args, out: Path) -> int:
-    from .bench.matrix import parse_int_list, parse_name_list
-    from .bench.report import write_report
-    from .bench.run import run_bench
-    from .hardware import resolve_target
-    from .llm.backends import check_spec
-    from .llm.config import parse_model_specs
-    from .methods import ANCHORS, get_method, with_space
-    from .methods.vendor import torch_available
-    from .paths import check_writable_folder
-
     if not args.out.strip():
         raise UserError("--out is empty: give a folder name")
     workloads = parse_name_list(args.workloads, "--workloads")
     methods = [with_space(m, args.space) for m in parse_name_list(args.methods, "--methods")]
-    models = parse_model_specs(args.models)
+    models = model_specs(args.models)
     # shared:* needs the models to check its router against; every LLM a method will call is
     # checked now, before bench.json is written and before any cell runs.
     for spec in _llm_specs([get_method(m, models) for m in methods]):
@@ -275,9 +258,6 @@ RUN_IDENTITY = ("trials", "seed", "models", "router", "target", "out", "space")
 def _resume_arguments(args) -> dict:
     """tune's arguments for `--resume RUN`, from the run's start record; an identity option
     given with a value other than the run's is refused (it would be silently ignored)."""
-    from .hardware import resolve_target
-    from .run_folder import run_identity
-
     run_dir = Path(args.resume)
     start = run_identity(run_dir)
     run = dict(workload=start.get("workload_arg") or start["workload"], trials=start["trials"], seed=start["seed"],
@@ -315,9 +295,7 @@ def _resume_command(run_dir: Path, args) -> str:
 
 
 def _tune_kept(folder: dict, args) -> str:
-    import os
 
-    from .run_folder import measurements_kept
 
     run_dir = folder.get("path")
     kept = measurements_kept(run_dir) if run_dir is not None else None
@@ -332,17 +310,12 @@ def _tune_kept(folder: dict, args) -> str:
 
 
 def cmd_tune(args) -> int:
-    from .interrupt import exit_on_interrupt
-
     folder: dict = {}
     with exit_on_interrupt(lambda: _tune_kept(folder, args)):
         return _tune(args, on_folder=lambda path: folder.update(path=path))
 
 
 def _tune(args, on_folder) -> int:
-    from .progress import format_latency
-    from .tune import tune
-
     if args.resume:
         run = _resume_arguments(args)
     elif args.workload is None:
@@ -350,13 +323,21 @@ def _tune(args, on_folder) -> int:
     else:
         run = dict(workload=args.workload, trials=args.trials, seed=args.seed, models=args.models, out=args.out,
                    target=args.target, router=args.router, space=args.space)
-    if run["trials"] < 1:
-        raise UserError("--trials must be at least 1")
-    if args.remeasure_repeat < 1:
+    if args.remeasure_repeat < 1:  # tune() takes 0 (no re-measurement: bench re-measures itself); a user may not
         raise UserError("--remeasure-repeat must be positive")
-    result = tune(**run, measure=_measure_config(args), wall_clock_s=args.time_limit,
-                  remeasure_repeat=args.remeasure_repeat, llm_cache=args.llm_cache, replay=args.replay,
-                  new_out_under=RUNS_FOLDER if run["out"] is None else None, on_folder=on_folder)
+    made: list[Path] = []
+
+    def folder_made(path: Path) -> None:
+        made.append(path)
+        on_folder(path)
+
+    try:
+        result = tune(**run, measure=_measure_config(args), wall_clock_s=args.time_limit,
+                      remeasure_repeat=args.remeasure_repeat, llm_cache=args.llm_cache, replay=args.replay,
+                      new_out_under=RUNS_FOLDER if run["out"] is None else None, on_folder=folder_made)
+    except DeviceUnavailable as lost:
+        resume = f"; resume with `{PROG} tune --resume {made[0]}` when the device is back" if made else ""
+        raise DeviceUnavailable(f"{lost}{resume}", lost.results) from None
     print(f"best: {format_latency(result.best_latency_s)} (re-measured), untuned {format_latency(result.untuned_latency_s)}"
           + (f", {result.speedup_over_untuned:.1f}x" if result.speedup_over_untuned else "")
           + f"; correct: {result.correct}; run folder: {result.out}")
@@ -364,16 +345,12 @@ def _tune(args, on_folder) -> int:
 
 
 def cmd_report(args) -> int:
-    from .bench.report import write_report
-
     path = write_report(Path(args.dir))
     print(path.read_text() if args.print else f"report: {path}")
     return 0
 
 
 def cmd_show(args) -> int:
-    from .show import show
-
     image, page, text = show(Path(args.run))
     print(text)
     print(f"tree: {image}, {page}")
@@ -381,8 +358,6 @@ def cmd_show(args) -> int:
 
 
 def _version() -> str:
-    from . import __version__
-
     return f"{PROG} {__version__}"
 
 
@@ -411,7 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", default="0", help="seeds, e.g. 0-4 or 0,1")
     p.add_argument("--out", required=True, help="bench folder; rerunning with the same folder resumes")
     p.add_argument("--no-anchors", action="store_true", help="skip the numpy/torch vendor anchors")
-    p.add_argument("--models", default="expert,mutate",
+    p.add_argument("--models", default=DEFAULT_MCTS_MODELS,
                    help="models of the mcts and shared:ROUTER methods: comma list or models.toml")
     p.add_argument("--remeasure-repeat", type=int, default=10, help="timings of each final schedule in a fresh process")
     _add_space(p, "design spaces searched by methods given without @SPACE")
@@ -428,7 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_non_negative_int, default=0, help="seed of the search (0 or more)")
     p.add_argument("--models", default=DEFAULT_MODELS,
                    help="comma list of models, or a models.toml file (see `shared-mcts methods`)")
-    p.add_argument("--router", default="bandit", help=f"which model expands each node: {ROUTERS}")
+    p.add_argument("--router", default="bandit", help=f"which model expands each node: {', '.join(selector_names())}")
     _add_space(p, "design spaces searched")
     p.add_argument("--llm-cache", default=None, help="folder where LLM answers are cached across runs")
     p.add_argument("--replay", default=None, metavar="RUN",
@@ -459,6 +434,18 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
     print(f"{PROG}: warning: {message}", file=sys.stderr)
 
 
+# The library names the argument at fault by its Python name; the CLI says its option.
+OPTION_OF = {"target": "--target", "rpc": "--rpc", "models": "--models", "out": "--out", "resume": "--resume",
+             "trials": "--trials", "seed": "--seed", "remeasure_repeat": "--remeasure-repeat",
+             "wall_clock_s": "--time-limit", "replay": "--replay", "space": "--space", "router": "--router"}
+
+
+def _in_cli_words(error: UserError) -> str:
+    if error.argument in OPTION_OF:
+        return f"{OPTION_OF[error.argument]} {error.problem}"
+    return str(error)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     warnings.showwarning = _one_line_warning
@@ -467,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
         args.argv = argv
         return args.fn(args)
     except UserError as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
+        print(f"{PROG}: error: {_in_cli_words(e)}", file=sys.stderr)
         return 2
     except DeviceUnavailable as e:
         print(f"{PROG}: stopped: {e}", file=sys.stderr)

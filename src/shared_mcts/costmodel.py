@@ -12,7 +12,7 @@ from __future__ import annotations
 
 class XGBRanker:
     def __init__(self, space, min_samples: int = 8):
-        from tvm.s_tir import meta_schedule as ms
+        from tvm.s_tir import meta_schedule as ms  # TVM: loaded on use (seconds to import)
 
         self.space = space
         self.min_samples = min_samples
@@ -30,7 +30,7 @@ class XGBRanker:
         return f"untrained ({self.samples}/{self.min_samples} measurements): ranking by proposer order"
 
     def _candidates(self, candidates):
-        from tvm.s_tir import meta_schedule as ms
+        from tvm.s_tir import meta_schedule as ms  # TVM: loaded on use (seconds to import)
 
         return [ms.MeasureCandidate(c.sch, self.args_info) for c in candidates]
 
@@ -40,7 +40,7 @@ class XGBRanker:
         return [float(s) for s in self.model.predict(self.space.ctx, self._candidates(candidates))]
 
     def update(self, candidates, latencies) -> None:
-        from tvm.s_tir import meta_schedule as ms
+        from tvm.s_tir import meta_schedule as ms  # TVM: loaded on use (seconds to import)
 
         pairs = [(c, latency) for c, latency in zip(candidates, latencies) if latency is not None]
         if not pairs:

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .errors import UserError
+from .peak import measure_peak as run_peak_kernel
 
 # Presets a user may name instead of writing a JSON dict; "host" means "detect this machine".
 PRESET_MCPU = {
@@ -126,8 +127,8 @@ def _cache_sizes() -> dict[int, int]:
     return sizes
 
 
-def _llvm_cpu_features(target_dict: dict) -> set[str]:
-    from tvm.target import Target, codegen
+def target_features(target_dict: dict) -> set[str]:
+    from tvm.target import Target, codegen  # TVM: loaded on use (seconds to import)
 
     return {str(f) for f in codegen.llvm_get_cpu_features(Target(target_dict))}
 
@@ -178,7 +179,7 @@ def fma_units(features: set[str], lanes: int, cpu_name: str = "", model_name: st
 
 def host_llvm_cpu() -> str:
     """LLVM's name for the silicon this process runs on (may be generic)."""
-    from tvm.target import codegen
+    from tvm.target import codegen  # TVM: loaded on use (seconds to import)
 
     return str(codegen.llvm_get_system_cpu())
 
@@ -186,7 +187,7 @@ def host_llvm_cpu() -> str:
 def detect_llvm_cpu() -> str:
     """LLVM's name for this CPU. Never silently generic: if LLVM cannot name it we pick the
     best x86-64 level the CPU flags allow and warn."""
-    from tvm.target import codegen
+    from tvm.target import codegen  # TVM: loaded on use (seconds to import)
 
     name = str(codegen.llvm_get_system_cpu())
     if name not in ("", "generic", "x86-64") and codegen.llvm_is_valid_cpu(name, "x86_64-unknown-linux-gnu"):
@@ -202,7 +203,7 @@ def detect_target(num_cores: int | None = None) -> dict:
 
 
 def _validate_mcpu(mcpu: str) -> None:
-    from tvm.target import codegen
+    from tvm.target import codegen  # TVM: loaded on use (seconds to import)
 
     if not isinstance(mcpu, str) or not mcpu:
         raise UserError('target "mcpu" must be a CPU name such as "cascadelake"')
@@ -228,7 +229,7 @@ def resolve_target(spec: str | dict | None, remote: bool = False) -> dict:
             try:
                 spec = json.loads(text)
             except json.JSONDecodeError as e:
-                raise UserError(f"--target is not valid JSON: {e.msg} at column {e.colno}") from None
+                raise UserError(f"is not valid JSON: {e.msg} at column {e.colno}", argument="target") from None
         elif text in PRESET_MCPU:
             return {"kind": "llvm", "mcpu": PRESET_MCPU[text], "num-cores": usable_cores()}
         else:
@@ -239,7 +240,7 @@ def resolve_target(spec: str | dict | None, remote: bool = False) -> dict:
     if target["kind"] != "llvm":
         device = ""
         if target["kind"] == "cuda":
-            import tvm
+            import tvm  # TVM: loaded on use (seconds to import)
 
             device = (" (this machine has a CUDA device, but tuning for it is not supported)" if tvm.cuda().exist
                       else " (and this machine has no CUDA device)")
@@ -259,7 +260,7 @@ def resolve_target(spec: str | dict | None, remote: bool = False) -> dict:
         warnings.warn("target has no mcpu: LLVM will emit generic x86-64 (SSE2) code", stacklevel=2)
     else:
         _validate_mcpu(target["mcpu"])
-    from tvm.target import Target
+    from tvm.target import Target  # TVM: loaded on use (seconds to import)
 
     try:
         Target(target)
@@ -275,16 +276,14 @@ def host_info(target: dict | None = None, measure_peak: bool = False) -> HostInf
     target = target or detect_target()
     cpuinfo = _cpuinfo()
     model_name = _model_name(cpuinfo)
-    features = _llvm_cpu_features(target) if target.get("kind") == "llvm" else set()
+    features = target_features(target) if target.get("kind") == "llvm" else set()
     lanes = simd_lanes_fp32(features)
     clock, clock_source = detect_clock_ghz(cpuinfo)
     fma, fma_source = fma_units(features, lanes, host_llvm_cpu(), model_name)
     caches = _cache_sizes()
     measured = None
     if measure_peak:
-        from .peak import measure_peak as run_peak_kernel
-
-        measured = run_peak_kernel(target)
+        measured = run_peak_kernel(target, lanes)
     return HostInfo(
         model_name=model_name,
         llvm_cpu=target.get("mcpu", "generic"),

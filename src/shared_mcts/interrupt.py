@@ -19,14 +19,15 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator
+
+import psutil
 
 EXIT_CODE = 130  # 128 + SIGINT, what shells report for a Ctrl-C
 
 
 def _descendants() -> list[int]:
-    import psutil
 
     try:
         return [p.pid for p in psutil.Process().children(recursive=True)]

@@ -17,6 +17,11 @@ import re
 import warnings
 from dataclasses import asdict, dataclass
 
+import numpy as np
+
+from .errors import last_line
+from .threads import use_target_cores
+
 ACCUMULATORS = 12
 ITERATIONS = 200_000  # ~1 ms per call on 2 cores; time_evaluator repeats calls to fill MIN_REPEAT_MS
 REPEAT = 5
@@ -36,7 +41,7 @@ class MeasuredPeak:
 def fma_kernel(threads: int, lanes: int, accumulators: int = ACCUMULATORS, iterations: int = ITERATIONS):
     """The PrimFunc main(A, X, Y, C): C[p, a, :] = A[p, a, :] after `iterations` of acc*X + Y.
     FLOPs: threads * accumulators * lanes * iterations * 2."""
-    from tvm.script import tirx as T
+    from tvm.script import tirx as T  # TVM: loaded on use (seconds to import)
 
     @T.prim_func
     def main(A: T.Buffer((threads, accumulators, lanes), "float32"), X: T.Buffer((lanes,), "float32"),
@@ -76,30 +81,16 @@ def fma_instructions(asm: str) -> dict[str, int]:
 
 def kernel_inputs(threads: int, lanes: int, accumulators: int = ACCUMULATORS, seed: int = 0):
     """(A, X, Y) for which the kernel's result is exact: A on a 2**-10 grid below 1, X = 1, Y = STEP."""
-    import numpy as np
-
     rng = np.random.default_rng(seed)
     a = (rng.integers(0, 1024, size=(threads, accumulators, lanes)) * STEP).astype("float32")
     return a, np.ones(lanes, "float32"), np.full(lanes, STEP, "float32")
 
 
-def _lanes(target: dict) -> int:
-    from .hardware import _llvm_cpu_features, simd_lanes_fp32
+def _measure(target: dict, lanes: int) -> MeasuredPeak:
+    import tvm  # heavy: TVM, on use
 
-    return simd_lanes_fp32(_llvm_cpu_features(target))
-
-
-def _measure(target: dict) -> MeasuredPeak:
-    import numpy as np
-    import tvm
-
-    from .hardware import usable_cores
-
-    from .measure.threads import use_target_cores
-
-    threads = int(target.get("num-cores", usable_cores()))
+    threads = int(target["num-cores"])
     use_target_cores(target)  # TVM's default on x86 is half the CPUs: one core of two here
-    lanes = _lanes(target)
     executable = tvm.compile(tvm.IRModule({"main": fma_kernel(threads, lanes)}), target=tvm.target.Target(target))
     fmas = fma_instructions(executable.mod.inspect_source("asm"))
     module = executable.jit()
@@ -118,19 +109,20 @@ def _measure(target: dict) -> MeasuredPeak:
     return MeasuredPeak(gflops, how)
 
 
-@functools.lru_cache(maxsize=None)
-def _measure_cached(target_json: str) -> MeasuredPeak:
+@functools.cache
+def _measure_cached(target_json: str, lanes: int) -> MeasuredPeak:
     target = json.loads(target_json)
     if target.get("kind") != "llvm":
         return MeasuredPeak(None, f"not measured: the kernel is for llvm CPU targets, not {target.get('kind')!r}")
     try:
-        return _measure(target)
+        return _measure(target, lanes)
     except Exception as e:  # a peak we cannot measure is reported as such, never as a number
-        why = f"measurement failed: {type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"
+        why = f"measurement failed: {type(e).__name__}: {last_line(e, empty='-')}"
         warnings.warn(f"fp32 peak {why}", stacklevel=3)
         return MeasuredPeak(None, why[:300])
 
 
-def measure_peak(target: dict) -> MeasuredPeak:
-    """The fp32 peak of this machine for `target`, measured once per process and target."""
-    return _measure_cached(json.dumps(target, sort_keys=True))
+def measure_peak(target: dict, lanes: int) -> MeasuredPeak:
+    """The fp32 peak of this machine for `target` (vectors of `lanes` fp32 lanes), measured once
+    per process and target."""
+    return _measure_cached(json.dumps(target, sort_keys=True), lanes)

@@ -9,10 +9,12 @@ import html
 import json
 import math
 import os
+import sys
 from pathlib import Path
 
 from .errors import UserError
 from .progress import format_latency
+from .search.credit import ModelStats
 
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#17becf"]
@@ -56,7 +58,6 @@ def layout(nodes: list[dict]) -> dict[int, tuple[float, int]]:
         position[node_id] = (x, node["depth"])
         return x
 
-    import sys
 
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 10 * len(nodes) + 100))
     place(0)
@@ -120,10 +121,10 @@ def svg(nodes: list[dict]) -> str:
 
 
 def png(nodes: list[dict], path: Path) -> None:
-    import matplotlib
+    import matplotlib  # matplotlib: only for plots
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # matplotlib: only for plots
 
     position, on_path, colour = layout(nodes), best_path(nodes), colours(nodes)
     width = max(x for x, _ in position.values()) + 1
@@ -143,7 +144,7 @@ def png(nodes: list[dict], path: Path) -> None:
             x, y = position[n["id"]]
             ax.annotate(format_latency(n["latency_s"]), (x, y), textcoords="offset points", xytext=(0, -14),
                         ha="center", fontsize=6)
-    from matplotlib.ticker import MaxNLocator
+    from matplotlib.ticker import MaxNLocator  # matplotlib: only for plots
 
     ax.invert_yaxis()
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
@@ -160,12 +161,11 @@ def model_table(summary: dict) -> list[list[str]]:
     header = ["model", "expansions", "calls", "valid edits", "tokens", "seconds", "dollars", "measured", "improved parent",
               "new bests", "fallbacks"]
     rows = [header]
-    for name, s in (summary.get("per_model") or {}).items():
-        valid = f"{100 * s['valid_edits'] / s['edits']:.0f}% of {s['edits']}" if s.get("edits") else "-"
-        rows.append([name, str(s.get("expansions", 0)), str(s.get("calls", 0)), valid,
-                     str(s.get("prompt_tokens", 0) + s.get("completion_tokens", 0)), f"{s.get('model_seconds', 0):.1f}",
-                     f"{s.get('dollars', 0):.4g}", str(s.get("measured", 0)), str(s.get("improved_parent", 0)),
-                     str(s.get("new_bests", 0)), str(s.get("fallbacks", 0))])
+    for name, raw in (summary.get("per_model") or {}).items():
+        s = ModelStats.from_dict(raw)
+        valid = f"{100 * s.valid_edits / s.edits:.0f}% of {s.edits}" if s.edits else "-"
+        rows.append([name, str(s.expansions), str(s.calls), valid, str(s.tokens), f"{s.model_seconds:.1f}",
+                     f"{s.dollars:.4g}", str(s.measured), str(s.improved_parent), str(s.new_bests), str(s.fallbacks)])
     return rows
 
 

@@ -1,30 +1,61 @@
 """`tune()`: one MCTS run on one workload, from a name to a run folder TVM can use.
 
-The run folder holds:
+`tune()` checks its arguments (every mistake is a UserError before anything is written or
+measured), builds the run (schedule space, cost model, proposers, selector, observers) and
+executes it; the run folder (run_folder.py) writes the files:
   database/           MetaSchedule JSONDatabase: `ms.tir_integration.compile_tir` applies the best
   best.py             the best schedule as TVMScript
   best_trace.py       its MetaSchedule trace as Python
   tree.json           the search tree
-  ledger.jsonl        every proposal and measurement, in order
+  ledger.jsonl        every event of the run, in order
   summary.json        the result (also returned by `tune`)
 """
 
 from __future__ import annotations
 
 import copy
-import json
-import math
 import time
-from collections import Counter
-from dataclasses import dataclass, field, fields
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
+from .costmodel import XGBRanker
 from .errors import DeviceUnavailable, UserError
-from .paths import write_text_atomic
+from .hardware import host_info, resolve_target
+from .ledger import read_ledger
+from .llm.backends import check_spec
+from .measure import CheckResult, MeasureConfig, Measurer, check_correctness
+from .measure.measurer import Measurement
+from .models import ModelSpec
+from .observers import LLMAccounting, Measurements, ProgressObserver
+from .paths import check_writable_folder
 from .progress import Progress, format_latency
-from .proposers import DEFAULT_MODELS
+from .proposers import DEFAULT_MODELS, LLMOptions, make_proposers, model_profiles, model_specs
+from .run_folder import LEDGER, RunFolder
+from .search.budget import Budget
+from .search.credit import ModelStats
+from .search.engine import SearchConfig, SearchEngine
+from .search.events import OrphanCallsEvent, WrongResultEvent
+from .search.proposal import Proposer
+from .search.routers import Router
+from .search.selection import SelectionContext, check_selector, make_selector
+from .search.selector import Selector, TreePolicySelector
+from .space.space import SPACES, ScheduleSpace
+from .workloads import Workload, get_workload
 
 DEFAULT_ROUTER = "bandit"
+MAX_CORRECTNESS_CHECKS = 5
+
+
+@dataclass
+class Timing:
+    search_wall_s: float = 0.0
+    build_s: float = 0.0
+    run_s: float = 0.0
+    overhead_s: float = 0.0  # everything but building and running candidates
+    overhead_share: float = 0.0
+    replayed_measurements: int = 0  # served from a ledger (resume, replay) instead of measured
 
 
 @dataclass
@@ -43,15 +74,20 @@ class TuneResult:
     router: str = ""
     space: str = ""  # the design spaces searched: widened, micro or stock
     strongest: str = ""  # the model routers escalate to
-    per_model: dict = field(default_factory=dict)
-    timing: dict = field(default_factory=dict)
+    per_model: dict[str, ModelStats] = field(default_factory=dict)
+    timing: Timing = field(default_factory=Timing)
     ranking: str = ""
     history: list = field(default_factory=list)
-    best_mod: object = field(default=None, repr=False)
-    best_trace: object = field(default=None, repr=False)
+    check: CheckResult | None = None  # the best schedule's correctness check
+    best_mod: Any = field(default=None, repr=False)
+    best_trace: Any = field(default=None, repr=False)
 
     def as_dict(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("best_mod", "best_trace")}
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("best_mod", "best_trace")}
+        d["check"] = self.check.as_dict() if self.check else None
+        d["per_model"] = {name: stats.as_dict() for name, stats in self.per_model.items()}
+        d["timing"] = asdict(self.timing)
+        return d
 
 
 class _Evaluator:
@@ -59,7 +95,7 @@ class _Evaluator:
     Measurement, from an earlier run's ledger) are not measured again: their recorded result
     is used."""
 
-    def __init__(self, measurer, recorded=None):
+    def __init__(self, measurer: Measurer, recorded: dict | None = None):
         self.measurer = measurer
         self.recorded = recorded or {}
         self.reused = 0
@@ -74,14 +110,14 @@ class _Evaluator:
 
     def _merge(self, candidates, measured: list) -> list:
         """Recorded and fresh results in candidate order, up to the first fresh one missing."""
-        measured = iter(measured)
+        measured_iter = iter(measured)
         results = []
         for candidate in candidates:
             if candidate.key in self.recorded:
                 self.reused += 1
                 results.append(copy.copy(self.recorded[candidate.key]))
             else:
-                fresh = next(measured, None)
+                fresh = next(measured_iter, None)
                 if fresh is None:
                     break
                 results.append(fresh)
@@ -91,60 +127,9 @@ class _Evaluator:
         return results
 
 
-MAX_CORRECTNESS_CHECKS = 5
-
-
-def _checked_best(tree, workload, target, on_wrong):
-    """The fastest measured candidate that computes the right result, checking in latency
-    order (at most MAX_CORRECTNESS_CHECKS): a wrong result can never become the best."""
-    from .measure import check_correctness
-
-    measured = sorted(tree.measured(), key=lambda n: (n.latency_s, n.id))
-    for node in measured[:MAX_CORRECTNESS_CHECKS]:
-        check = check_correctness(workload, node.candidate.mod, target)
-        if check.ok:
-            return node, True
-        on_wrong(node, check.message)
-    return None, (False if measured else None)
-
-
-def _write_database(path: Path, workload, tree, events, target, wrong: set) -> None:
-    """MetaSchedule's JSONDatabase from the run's measurements (wrong results left out), so
-    `ms.tir_integration.compile_tir` applies the best schedule without this package. Derived
-    from the ledger (what survives a crash) and written whole at the end: into a new folder that
-    is then renamed into place, so nothing that was at `path` is deleted (a database left by an
-    earlier attempt of this run is kept beside it as database.previous-N)."""
-    import os
-    import tempfile
-
-    from tvm.s_tir import meta_schedule as ms
-    from tvm.target import Target
-
-    staging = Path(tempfile.mkdtemp(prefix=".database-", dir=path.parent))
-    database = ms.database.JSONDatabase(work_dir=str(staging))
-    entry = database.commit_workload(workload.mod())
-    args_info = ms.arg_info.ArgInfo.from_prim_func(workload.mod()["main"])
-    run_secs = {e["node"]: e.get("run_secs") for e in events if e["event"] == "measurement"}
-    for node in tree.measured():
-        if node.id in wrong:
-            continue
-        secs = run_secs.get(node.id) or [node.latency_s]
-        database.commit_tuning_record(ms.database.TuningRecord(node.candidate.trace, entry, [float(s) for s in secs],
-                                                               Target(target), args_info))
-    if path.is_dir() and any(path.iterdir()):
-        n = 1
-        while path.with_name(f"{path.name}.previous-{n}").exists():
-            n += 1
-        path.rename(path.with_name(f"{path.name}.previous-{n}"))
-    os.replace(staging, path)  # replaces an empty folder, never a full one
-
-
-def recorded_measurements(run_dir: Path):
+def recorded_measurements(run_dir: Path) -> tuple[Measurement | None, dict]:
     """(untuned Measurement or None, {structural hash: Measurement}) from a run's ledger."""
-    from .ledger import read_ledger
-    from .measure.measurer import Measurement
-
-    path = Path(run_dir) / "ledger.jsonl"
+    path = Path(run_dir) / LEDGER
     if not path.is_file():
         return None, {}
     untuned, recorded = None, {}
@@ -160,128 +145,98 @@ def recorded_measurements(run_dir: Path):
     return untuned, recorded
 
 
-def _per_model(events: list[dict], tree, credit: dict | None = None) -> dict:
-    stats: dict[str, Counter] = {}
-    for e in events:
-        s = stats.setdefault(e["proposer"], Counter())
-        if e["event"] == "proposal":
-            s["expansions"] += 1
-            s["edits"] += e["edits"]
-            s["valid_edits"] += e["valid"]
-            s["invalid_edits"] += len(e["invalid"])
-            s["seconds"] += e["seconds"]
-            for key in ("calls", "prompt_tokens", "completion_tokens", "dollars"):
-                s[key] += e["cost"][key]
-            s["model_seconds"] += e["cost"]["seconds"]
-            attempts = e.get("log", {}).get("call", {}).get("attempts", [])
-            s["failed_calls"] += sum(1 for a in attempts if not a["ok"])
-            s["cached_calls"] += sum(1 for a in attempts if a.get("cached"))
-            if "fell back" in e.get("note", ""):
-                s["fallbacks"] += 1
-            if e.get("fallback_for"):
-                s["expansions_as_fallback"] += 1
-    for node in tree.nodes[1:]:
-        s = stats.setdefault(node.proposer, Counter())
-        s["measured"] += 1
-        if node.status == "failed":
-            s["failed"] += 1
-        parent = tree.nodes[node.parent]
-        if node.latency_s is not None and parent.latency_s is not None and node.latency_s < parent.latency_s:
-            s["improved_parent"] += 1
-    best_so_far = math.inf
-    for node in sorted(tree.nodes[1:], key=lambda n: n.id):
-        if node.latency_s is not None and node.latency_s < best_so_far:
-            best_so_far = node.latency_s
-            stats[node.proposer]["new_bests"] += 1
-    out = {}
-    for name, counter in stats.items():
-        out[name] = dict(counter)
-        if counter["edits"]:
-            out[name]["valid_edit_rate"] = counter["valid_edits"] / counter["edits"]
-        if credit and name in credit:
-            out[name]["gain"] = credit[name]["gain"]  # sum of log(parent latency / latency) over its improvements
-    return out
+def _checked_best(tree, workload, target, on_wrong):
+    """The fastest measured candidate that computes the right result, checking in latency
+    order (at most MAX_CORRECTNESS_CHECKS): a wrong result can never become the best.
+    Returns (node, whether one is correct, its check)."""
+    measured = sorted(tree.measured(), key=lambda n: (n.latency_s, n.id))
+    for node in measured[:MAX_CORRECTNESS_CHECKS]:
+        check = check_correctness(workload, node.candidate.mod, target)
+        if check.ok:
+            return node, True, check
+        on_wrong(node, check.message)
+    return None, (False if measured else None), None
 
 
-def resolve_models(models) -> list:
-    """`models` as given to tune: a comma list or models.toml path, a list of spec texts, or
-    a list of ModelSpec."""
-    from .llm.config import ModelSpec, parse_model_specs
-
+def resolve_models(models: str | Sequence) -> tuple[list[ModelSpec], dict[str, Proposer]]:
+    """`models` as given to tune: a comma list or models.toml path, or a list of spec texts,
+    ModelSpecs and Proposer instances. Returns the specs and the instances by name."""
     if isinstance(models, str):
-        return parse_model_specs(models)
-    models = list(models)
-    if models and all(isinstance(m, ModelSpec) for m in models):
-        return models
-    return parse_model_specs(",".join(models))
+        return model_specs(models), {}
+    specs, instances = [], {}
+    for model in models:
+        if isinstance(model, Proposer):
+            instances[model.name] = model
+        elif isinstance(model, (str, ModelSpec)):
+            specs += model_specs([model])
+        else:
+            raise UserError(f"{model!r} is neither a model name, a ModelSpec nor a Proposer", argument="models")
+    return specs, instances
+
+
+def _validate(trials, seed, remeasure_repeat, wall_clock_s, out, space, replay) -> None:
+    if trials < 1:
+        raise UserError("must be at least 1", argument="trials")
+    if space not in SPACES:
+        raise UserError(f"{space!r} is unknown; use one of {', '.join(SPACES)}", argument="space")
+    if seed < 0:
+        raise UserError("must be 0 or more", argument="seed")
+    if remeasure_repeat < 0:
+        raise UserError("must not be negative", argument="remeasure_repeat")
+    if wall_clock_s is not None and wall_clock_s <= 0:
+        raise UserError("must be positive", argument="wall_clock_s")
+    if isinstance(out, str) and not out.strip():
+        raise UserError("is empty: give a folder name", argument="out")
+    if replay is not None and not Path(replay).exists():
+        raise UserError(f"{replay}: no such run or cache folder", argument="replay")
 
 
 def tune(workload, trials: int = 32, seed: int = 0, models=DEFAULT_MODELS, out=None, target=None,
          measure=None, measurer=None, wall_clock_s: float | None = None, progress: Progress | None = None,
          search_config=None, remeasure_repeat: int = 10, on_trial=None, llm_cache=None, replay=None,
-         router: str = DEFAULT_ROUTER, new_out_under=None, on_folder=None, space: str = "widened") -> TuneResult:
+         router: str | Router | Selector = DEFAULT_ROUTER, new_out_under=None, on_folder=None,
+         space: str = "widened") -> TuneResult:
     """Tune `workload` (a Workload, or a name / file spec) with MCTS over the given models.
 
+    models: a comma list or models.toml path, or a list of model names, ModelSpecs and `Proposer`
+        instances (search/proposal.py: anything with a `name` and `propose(request)`).
+    router: which model expands each node: a name (search/selection.py: bandit, colt, phase,
+        round-robin, single:MODEL, abmcts), or a `Router` instance (search/routers.py; run under
+        the tree policy) or a `Selector` instance (search/selector.py).
     out: the run folder: new, empty, or holding an unfinished run of the same arguments (which
         is resumed); anything else is refused. None: no folder, unless `new_out_under` is given:
         then a fresh folder WORKLOAD-TIMESTAMP is made there.
     on_folder: called with the run folder's path once it exists (before any measurement).
     remeasure_repeat: timings of the best schedule in a fresh process (0: not re-measured).
-
-    router: which model expands each node (search/routers.py): bandit, colt, phase, round-robin, single:MODEL,
-        abmcts.
-    space: the design spaces searched (space/space.py): widened (micro-kernel templates and MetaSchedule's
-        default sketches), micro, or stock.
+    space: the design spaces searched (space/space.py): widened (micro-kernel templates and
+        MetaSchedule's default sketches), micro, or stock.
     llm_cache: a folder shared between runs where LLM answers are cached (besides the run folder).
     replay: a run folder (or LLM cache folder): LLM answers and measurements recorded there are
         served instead of calling a model or measuring again, so the same seed gives the same run;
         no model is ever called; a candidate not recorded there is measured.
     """
-    from .costmodel import XGBRanker
-    from .hardware import host_info, resolve_target
-    from .measure import MeasureConfig, Measurer
-    from .paths import check_writable_folder
-    from .run_folder import RunFolder
-    from .proposers import LLMOptions, make_proposers, model_profiles
-    from .search.routers import make_router
-    from .search.budget import Budget
-    from .search.engine import SearchConfig, SearchEngine
-    from .space.space import SPACES, ScheduleSpace
-    from .workloads import Workload, get_workload
-
     started = time.perf_counter()
     workload_arg = workload if isinstance(workload, str) else None
     models_arg = models if isinstance(models, str) else None
     workload = workload if isinstance(workload, Workload) else get_workload(workload)
-    specs = resolve_models(models)
-    models = [spec.name for spec in specs]
-    try:
-        router_impl = make_router(router, models)
-    except ValueError as e:
-        raise UserError(str(e)) from None
-    if replay is not None and not Path(replay).exists():
-        raise UserError(f"--replay {replay}: no such run or cache folder")
+    specs, instances = resolve_models(models)
+    names = [spec.name for spec in specs] + list(instances)
+    if not names:
+        raise UserError("is empty: give at least one model", argument="models")
+    router_name = router if isinstance(router, str) else router.name
+    if isinstance(router, str):
+        try:
+            check_selector(router, names)
+        except ValueError as e:
+            raise UserError(str(e)) from None
+    _validate(trials, seed, remeasure_repeat, wall_clock_s, out, space, replay)
     if replay is None:
-        from .llm.backends import check_spec
-
         for spec in specs:
             if spec.is_llm:
                 check_spec(spec)
-    if trials < 1:
-        raise UserError("--trials must be at least 1")
-    if space not in SPACES:
-        raise UserError(f"unknown space {space!r}; use one of {', '.join(SPACES)}")
-    if seed < 0:
-        raise UserError("--seed must be 0 or more")
-    if remeasure_repeat < 0:
-        raise UserError("--remeasure-repeat must not be negative")
-    if wall_clock_s is not None and wall_clock_s <= 0:
-        raise UserError("--time-limit must be positive")
-    if isinstance(out, str) and not out.strip():
-        raise UserError("--out is empty: give a folder name")
     remote = (measurer.config if measurer else measure or MeasureConfig()).rpc is not None
     target = resolve_target(target, remote=remote)
-    identity = {"workload": workload.name, "trials": trials, "seed": seed, "models": models, "router": router,
+    identity = {"workload": workload.name, "trials": trials, "seed": seed, "models": names, "router": router_name,
                 "target": target, "space": space}
     if out is not None:  # before the Measurer starts its worker pools
         check_writable_folder(Path(out))
@@ -299,13 +254,14 @@ def tune(workload, trials: int = 32, seed: int = 0, models=DEFAULT_MODELS, out=N
     hardware = host_info(target).as_dict()
     clock0 = (measurer.clock.build_s, measurer.clock.run_s)
 
-    space_kind, space = space, ScheduleSpace(workload, target, seed, space=space)
-    ranker = XGBRanker(space)
+    schedule_space = ScheduleSpace(workload, target, seed, space=space)
+    ranker = XGBRanker(schedule_space)
     # Before any measurement, so a missing key or model file costs nothing.
     llm_options = LLMOptions(cache_dirs=tuple(p for p in (out, llm_cache) if p is not None),
                              replay_from=(replay,) if replay is not None else (), replay_only=replay is not None,
-                             journal=folder.write if folder else None)
-    proposers = make_proposers(specs, space, ranker, hardware, workload, llm_options)
+                             journal=folder.on_event if folder else None)
+    proposers = {**make_proposers(specs, schedule_space, ranker, hardware, workload, llm_options), **instances}
+    profiles = model_profiles(specs, proposers)
     source = Path(replay) if replay is not None else (out if folder and folder.resuming else None)
     recorded_untuned, recorded = recorded_measurements(source) if source is not None else (None, {})
     if folder and folder.resuming:
@@ -313,95 +269,74 @@ def tune(workload, trials: int = 32, seed: int = 0, models=DEFAULT_MODELS, out=N
     elif folder:
         progress.line(f"{workload.name}: run folder {out}")
     (untuned,) = [recorded_untuned] if recorded_untuned else measurer.measure_mods([workload.mod()])
-    progress.line(f"{workload.name}: untuned {format_latency(untuned.latency_s)}; {len(space.spaces)} design spaces; "
-                  f"models {', '.join(models)}; {trials} trials")
-    ledger = folder
-    events: list[dict] = []
-    best = {"latency": None, "proposer": None}
-    llm_use = {"calls": 0, "seconds": 0.0, "fallbacks": 0}
-    llm_names = {spec.name for spec in specs if spec.is_llm}
-
-    def on_event(event: dict) -> None:
-        events.append(event)
-        if ledger:
-            ledger.write(event)
-        if event["event"] == "proposal" and event["proposer"] in llm_names:
-            llm_use["calls"] += event["cost"]["calls"]
-            llm_use["seconds"] += event["cost"]["seconds"]
-            llm_use["fallbacks"] += "fell back" in event.get("note", "")
-        if event["event"] == "measurement":
-            latency = event["latency_s"]
-            if latency is not None and (best["latency"] is None or latency < best["latency"]):
-                best.update(latency=latency, proposer=event["proposer"])
-            if on_trial:
-                on_trial(event["trial"], latency)
-            speed = f", {untuned.latency_s / best['latency']:.1f}x over untuned" if best["latency"] and untuned.ok else ""
-            progress.update(f"{workload.name}: trial {event['trial']}/{trials}, best {format_latency(best['latency'])}"
-                            f"{speed} (by {best['proposer']}), {time.perf_counter() - started:.0f} s"
-                            + (f"; LLM {llm_use['calls']} calls, {llm_use['seconds']:.0f} s, {llm_use['fallbacks']} fallbacks"
-                               if llm_use["calls"] else ""))
+    progress.line(f"{workload.name}: untuned {format_latency(untuned.latency_s)}; {len(schedule_space.designs)} "
+                  f"design spaces; models {', '.join(names)}; {trials} trials")
+    config = search_config or SearchConfig()
+    if isinstance(router, Selector):
+        selector = router
+    elif isinstance(router, Router):
+        selector = TreePolicySelector(router, config.policy)
+    else:
+        selector = make_selector(router, SelectionContext(
+            names, seed, untuned.latency_s if untuned.ok else None,
+            workload.flops / (hardware["peak_gflops"] * 1e9), config.policy))
 
     if folder:
         folder.start({**identity, "models_arg": models_arg, "workload_arg": workload_arg,
                       "untuned_latency_s": untuned.latency_s, "rpc": measurer.config.rpc})
-        for name, proposer in proposers.items():
-            caller = getattr(proposer, "caller", None)
+        for spec in specs:
+            caller = getattr(proposers[spec.name], "caller", None)
             orphans = caller.charge_orphans(folder.previous) if caller and folder.resuming else 0
             if orphans:  # killed mid-call: possibly paid for, so counted against the budget
-                folder.write({"event": "orphan_calls_charged", "model": name, "count": orphans})
+                folder.on_event(OrphanCallsEvent(spec.name, orphans))
+    measurements = Measurements()
+    llm = LLMAccounting({spec.name for spec in specs if spec.is_llm})
+    observers = [measurements, llm, ProgressObserver(progress, workload.name, trials,
+                                                     untuned.latency_s if untuned.ok else None, llm, on_trial)]
+    if folder:
+        observers.insert(0, folder)
     evaluator = _Evaluator(measurer, recorded)
-    engine_kwargs = dict(seed=seed, config=search_config or SearchConfig(), ranker=ranker, hardware=hardware,
-                         on_event=on_event, profiles=model_profiles(specs, proposers),
-                         reference_latency_s=untuned.latency_s if untuned.ok else None)
-    if router == "abmcts":
-        from .search.abmcts import ABMCTSEngine, speedup_score
-
-        reference = untuned.latency_s if untuned.ok else 1.0
-        roofline = workload.flops / (hardware["peak_gflops"] * 1e9)
-        engine = ABMCTSEngine(space, evaluator, proposers, Budget(trials, wall_clock_s),
-                              score=speedup_score(reference, roofline), **engine_kwargs)
-    else:
-        engine = SearchEngine(space, evaluator, proposers, Budget(trials, wall_clock_s), router=router_impl,
-                              **engine_kwargs)
+    engine = SearchEngine(schedule_space, evaluator, proposers, Budget(trials, wall_clock_s), seed=seed, config=config,
+                          ranker=ranker, selector=selector, hardware=hardware, observers=observers, profiles=profiles,
+                          reference_latency_s=untuned.latency_s if untuned.ok else None)
     try:
         search = engine.run()
     except DeviceUnavailable as lost:
-        if ledger:
-            ledger.write({"event": "stopped", "reason": str(lost)})
-            ledger.close()
-        where = (f"; the {sum(e['event'] == 'measurement' for e in events)} measurements so far are in the ledger: "
-                 f"resume with `shared-mcts tune --resume {out}` when the device is back") if out else ""
+        where = ""
+        if folder:
+            folder.stop(str(lost))
+            where = (f"; the {len(measurements.events)} measurements so far are in the ledger: resume the run "
+                     f"({out}) when the device is back")
         raise DeviceUnavailable(f"{lost}{where}") from None
     search_s = time.perf_counter() - started
     build_s, run_s = measurer.clock.build_s - clock0[0], measurer.clock.run_s - clock0[1]
 
     progress.update(f"{workload.name}: checking the best schedules against numpy", force=True)
-    wrong: dict[int, str] = {}
+    wrong: set[int] = set()
 
     def on_wrong(bad, message):
-        wrong[bad.id] = message
-        on_event({"event": "wrong_result", "node": bad.id, "latency_s": bad.latency_s, "message": message})
+        wrong.add(bad.id)
+        event = WrongResultEvent(bad.id, bad.latency_s, message)
+        for observer in observers:
+            observer.on_event(event)
 
-    node, correct = _checked_best(search.tree, workload, target, on_wrong)
+    node, correct, check = _checked_best(search.tree, workload, target, on_wrong)
+    overhead = max(search_s - build_s - run_s, 0.0)
     result = TuneResult(
         workload=workload.name, best_latency_s=None, search_best_s=node.latency_s if node else None,
         untuned_latency_s=untuned.latency_s, speedup_over_untuned=None, trials=search.trials,
         stop_reason=search.stop_reason, best_proposer=node.proposer if node else None, correct=correct,
-        out=str(out) if out else None, models=models, router=router, space=space_kind,
-        strongest=max(specs, key=lambda s: (s.rank, s.name)).name,
-        per_model=_per_model(events, search.tree, search.credit),
-        timing={"search_wall_s": search_s, "build_s": build_s, "run_s": run_s,
-                "overhead_s": max(search_s - build_s - run_s, 0.0),
-                "overhead_share": max(search_s - build_s - run_s, 0.0) / search_s if search_s else 0.0,
-                "replayed_measurements": evaluator.reused},
-        ranking=ranker.status(),
-        history=[e["latency_s"] for e in events if e["event"] == "measurement"],
+        out=str(out) if out else None, models=names, router=router_name, space=space,
+        strongest=max(profiles.values(), key=lambda p: (p.strength, p.name)).name,
+        per_model=dict(search.credit.stats),
+        timing=Timing(search_s, build_s, run_s, overhead, overhead / search_s if search_s else 0.0, evaluator.reused),
+        ranking=ranker.status(), history=measurements.latencies, check=check,
     )
     for spec in specs:
-        used = result.per_model.get(spec.name, {})
-        if spec.is_llm and used.get("calls") and used.get("failed_calls", 0) >= used["calls"]:
-            result.stop_reason += (f"; every call to {spec.name} failed ({used['calls']} attempts): its "
-                                   f"{used.get('expansions', 0)} expansions were made by its fallback {spec.fallback}")
+        used = result.per_model.get(spec.name)
+        if spec.is_llm and used and used.calls and used.failed_calls >= used.calls:
+            result.stop_reason += (f"; every call to {spec.name} failed ({used.calls} attempts): its "
+                                   f"{used.expansions} expansions were made by its fallback {spec.fallback}")
     if wrong:
         result.stop_reason += f"; {len(wrong)} fast candidate(s) computed wrong results and were not taken"
     if correct is False:
@@ -416,17 +351,12 @@ def tune(workload, trials: int = 32, seed: int = 0, models=DEFAULT_MODELS, out=N
             result.best_latency_s = measurer.remeasure(node.candidate.mod, repeat=remeasure_repeat).median_s
         if result.best_latency_s and untuned.ok:
             result.speedup_over_untuned = untuned.latency_s / result.best_latency_s
-    if out is not None:
-        _write_database(out / "database", workload, search.tree, events, target, set(wrong))
-        if node is not None:
-            write_text_atomic(out / "best.py", node.candidate.mod.script())
-            write_text_atomic(out / "best_trace.py", "\n".join(node.candidate.trace.as_python(remove_postproc=False)) + "\n")
-        write_text_atomic(out / "tree.json", json.dumps(search.tree.as_dict(describe=lambda c: {"space": c.space, "values": c.values}), default=str))
-        write_text_atomic(out / "summary.json", json.dumps(result.as_dict(), indent=2, default=str))
-    if ledger:
-        ledger.write({"event": "end", "summary": result.as_dict()})
-        ledger.close()
+    if folder:
+        run_secs = measurements.run_secs()
+        records = [(n, run_secs.get(n.id)) for n in search.tree.measured() if n.id not in wrong]
+        folder.finish(result, search.tree, records, workload, target)
     progress.line(f"{workload.name}: best {format_latency(result.best_latency_s)} re-measured"
-                  + (f" ({result.speedup_over_untuned:.1f}x over untuned, by {result.best_proposer})" if result.speedup_over_untuned else "")
+                  + (f" ({result.speedup_over_untuned:.1f}x over untuned, by {result.best_proposer})"
+                     if result.speedup_over_untuned else "")
                   + f"; {result.trials} trials; {result.stop_reason}")
     return result

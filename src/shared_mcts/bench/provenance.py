@@ -9,7 +9,10 @@ import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import shared_mcts
+import numpy
+
+from ..threads import threads_in_effect
+from ..version import __version__
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,7 @@ def source_tree_state(package_dir: Path | None = None) -> tuple[str | None, bool
     inside a checkout (`pip install .` puts one in .venv/) is not that checkout's code. Dirty
     counts changes and untracked files under the package only: a bench writing its results into
     the same repository (docs/results/) must not mark its own later records dirty."""
-    package_dir = Path(shared_mcts.__file__).resolve().parent if package_dir is None else package_dir
+    package_dir = Path(__file__).resolve().parents[1] if package_dir is None else package_dir
     if _git(package_dir, "ls-files", "--error-unmatch", "--", "__init__.py") is None:
         return None, None
     commit = _git(package_dir, "rev-parse", "HEAD")
@@ -59,10 +62,9 @@ def _distribution_version(name: str) -> str | None:
 
 
 def package_versions() -> dict:
-    import numpy
-    import tvm
+    import tvm  # TVM: loaded on use (seconds to import)
 
-    versions = {"shared_mcts": shared_mcts.__version__, "tvm": tvm.__version__, "numpy": numpy.__version__,
+    versions = {"shared_mcts": __version__, "tvm": tvm.__version__, "numpy": numpy.__version__,
                 "python": platform.python_version()}
     # torch is only looked up, not imported: importing it takes seconds and memory.
     if importlib.util.find_spec("torch") is not None:
@@ -72,7 +74,6 @@ def package_versions() -> dict:
 
 def collect_provenance(target: dict, cpu_model: str) -> Provenance:
     commit, dirty = source_tree_state()
-    from ..measure.threads import threads_in_effect
 
     return Provenance(commit=commit, dirty=dirty, versions=package_versions(), cpu=cpu_model,
                       llvm_cpu=str(target.get("mcpu", "generic")), target=dict(target), tvm_threads=threads_in_effect())

@@ -14,8 +14,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
+from .. import journal
 from ..errors import UserError
 from ..progress import format_latency
+from ..search.credit import ModelStats
+from ..search.engine import SAMPLE
 from .stats import (
     CONFIDENCE,
     HEADLINE_MIN_SEEDS,
@@ -78,21 +83,9 @@ def _bench_record(obj) -> dict | None:
 def _read_records(path: Path) -> tuple[list[dict], int]:
     """The usable bench records in file order, and how many non-empty lines were not one (torn by
     a kill, not UTF-8, not JSON, or JSON of something else)."""
-    if not path.is_file():
-        return [], 0
-    records, skipped = [], 0
-    for raw in path.read_bytes().splitlines():
-        if not raw.strip():
-            continue
-        try:
-            record = _bench_record(json.loads(raw.decode("utf-8")))
-        except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-            record = None
-        if record is None:
-            skipped += 1
-        else:
-            records.append(record)
-    return records, skipped
+    lines, skipped = journal.read_counting(path)
+    records = [r for r in map(_bench_record, lines) if r is not None]
+    return records, skipped + len(lines) - len(records)
 
 
 def _read_settings(bench_dir: Path) -> dict:
@@ -592,23 +585,32 @@ def _provenance_section(res: BenchResults, skipped: int) -> list[str]:
     return lines
 
 
+def model_stats(cell: dict) -> dict[str, ModelStats] | None:
+    """A cell's per-model statistics (fresh samples of the design space left out); None for cells
+    without models, and for records from before the LLM issue, which counted expansions as
+    "calls" (left out rather than misread)."""
+    raw = {k: v for k, v in ((cell.get("info") or {}).get("per_model") or {}).items() if k != SAMPLE}
+    if not any("expansions" in s for s in raw.values()):
+        return None
+    return {name: ModelStats.from_dict(s) for name, s in raw.items()}
+
+
 def cost_summary(cell: dict) -> dict | None:
     """One cell's spending, from its per-model statistics; None for cells without models, and for
     cells recorded before runs named their strong model (averaging those in as zero strong calls
     would understate the strong model's use)."""
-    info = cell.get("info") or {}
-    per_model = {k: v for k, v in (info.get("per_model") or {}).items() if k != "sample"}
-    strongest = info.get("strongest")
-    if not strongest or not any("expansions" in s for s in per_model.values()):
+    stats = model_stats(cell)
+    strongest = (cell.get("info") or {}).get("strongest")
+    if not strongest or stats is None:
         return None
-    strong = per_model.get(strongest, {})
-    expansions = sum(s.get("expansions", 0) for s in per_model.values())
-    return {"strongest": strongest, "strong_calls": strong.get("calls", 0),
-            "strong_share": strong.get("expansions", 0) / expansions if expansions else 0.0,
-            "strong_dollars": strong.get("dollars", 0.0),
-            "dollars": sum(s.get("dollars", 0.0) for s in per_model.values()),
-            "tokens": sum(s.get("prompt_tokens", 0) + s.get("completion_tokens", 0) for s in per_model.values()),
-            "seconds": sum(s.get("model_seconds", 0.0) for s in per_model.values())}
+    strong = stats.get(strongest, ModelStats())
+    expansions = sum(s.expansions for s in stats.values())
+    return {"strongest": strongest, "strong_calls": strong.calls,
+            "strong_share": strong.expansions / expansions if expansions else 0.0,
+            "strong_dollars": strong.dollars,
+            "dollars": sum(s.dollars for s in stats.values()),
+            "tokens": sum(s.tokens for s in stats.values()),
+            "seconds": sum(s.model_seconds for s in stats.values())}
 
 
 def _cost_rows(res: BenchResults) -> list[str]:
@@ -632,11 +634,11 @@ def _cost_rows(res: BenchResults) -> list[str]:
 
 def _strong_use(cells: Iterable[dict], strong: str) -> tuple[float, float]:
     """Mean (calls, dollars) of the strong model per run. A non-LLM model's 'calls' are its expansions."""
-    stats = [c["info"]["per_model"].get(strong, {}) for c in cells]
+    stats = [ModelStats.from_dict(c["info"]["per_model"].get(strong, {})) for c in cells]
     if not stats:
         return 0.0, 0.0
-    calls = [s.get("calls") or s.get("expansions", 0) for s in stats]
-    return sum(calls) / len(stats), sum(s.get("dollars", 0.0) for s in stats) / len(stats)
+    calls = [s.calls or s.expansions for s in stats]
+    return sum(calls) / len(stats), sum(s.dollars for s in stats) / len(stats)
 
 
 @dataclass(frozen=True)
@@ -729,23 +731,21 @@ def _shared_section(rows: list[SharedRow]) -> list[str]:
 def _model_usage_rows(res: BenchResults) -> list[str]:
     rows = []
     for w, method, trials in res.rows():
-        # Records from before the LLM issue counted expansions as "calls": left out rather than misread.
-        cells = [c for c in res.cells[(w, method, trials)].values()
-                 if any("expansions" in s for s in c["info"]["per_model"].values())]
+        cells = [stats for c in res.cells[(w, method, trials)].values() if (stats := model_stats(c)) is not None]
         if not cells:
             continue
-        models = list(dict.fromkeys(m for c in cells for m in c["info"]["per_model"] if m != "sample"))
-        for model in models:
-            stats = [c["info"]["per_model"].get(model, {}) for c in cells]
+        for model in dict.fromkeys(m for c in cells for m in c):
+            stats = [c.get(model, ModelStats()) for c in cells]
 
-            def mean(key):
-                return sum(s.get(key, 0) for s in stats) / len(stats)
+            def mean(values) -> float:
+                return sum(values) / len(stats)
 
-            edits = sum(s.get("edits", 0) for s in stats)
-            valid = f"{100 * sum(s.get('valid_edits', 0) for s in stats) / edits:.0f}% of {edits / len(stats):.1f}" if edits else "-"
-            rows.append(f"| {_md_escape(w)} | {_md_escape(method)} | {trials} | {_md_escape(model)} | {mean('expansions'):.1f} | {mean('calls'):.1f} | "
-                        f"{valid} | {mean('prompt_tokens') + mean('completion_tokens'):.0f} | "
-                        f"{mean('model_seconds'):.1f} | {mean('dollars'):.4g} | {mean('fallbacks'):.1f} |")
+            edits = sum(s.edits for s in stats)
+            valid = f"{100 * sum(s.valid_edits for s in stats) / edits:.0f}% of {edits / len(stats):.1f}" if edits else "-"
+            rows.append(f"| {_md_escape(w)} | {_md_escape(method)} | {trials} | {_md_escape(model)} | "
+                        f"{mean(s.expansions for s in stats):.1f} | {mean(s.calls for s in stats):.1f} | "
+                        f"{valid} | {mean(s.tokens for s in stats):.0f} | {mean(s.model_seconds for s in stats):.1f} | "
+                        f"{mean(s.dollars for s in stats):.4g} | {mean(s.fallbacks for s in stats):.1f} |")
     return rows
 
 
@@ -772,11 +772,10 @@ def _best_so_far(history: list) -> list[float]:
 
 
 def _plots(res: BenchResults, sections: list[ComparisonSection], out: Path) -> list[str]:
-    import matplotlib
+    import matplotlib  # matplotlib: only for plots
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
+    import matplotlib.pyplot as plt  # matplotlib: only for plots
 
     names = []
     searching = [m for m in res.methods if any(res.cells.get((w, m, t)) for w in res.workloads for t in res.trial_budgets)]

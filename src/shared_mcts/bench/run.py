@@ -10,11 +10,15 @@ import time
 import traceback
 from pathlib import Path
 
-from ..errors import DeviceUnavailable, UserError
+import numpy
+
+from ..errors import DeviceUnavailable, UserError, last_line
+from ..hardware import host_info
 from ..measure import MeasureConfig, Measurer, check_correctness
 from ..measure.remeasure import packs_weights
 from ..methods import MethodContext, get_method
 from ..progress import Progress, format_latency
+from ..proposers import model_specs
 from ..workloads import get_workload
 from .load import LoadMeter
 from .matrix import Cell, build_cells
@@ -24,8 +28,6 @@ from .store import RESULTS, append_record, open_bench_dir
 
 def bench_host(target: dict, measure: MeasureConfig):
     """HostInfo with the measured peak, unless candidates run on a remote device."""
-    from ..hardware import host_info
-
     if measure.rpc is not None:
         return dataclasses.replace(host_info(target), peak_measured_how=(
             f"not measured: candidates run on the RPC device {measure.rpc}, the kernel would run here"))
@@ -35,15 +37,12 @@ def bench_host(target: dict, measure: MeasureConfig):
 def model_spec_dicts(models: list) -> list[dict]:
     """Full specs (ModelSpec, or spec texts) as JSON-ready dicts. Specs hold the NAME of the
     variable with an API key, never the key."""
-    from ..llm.config import spec_from_text
-
-    specs = [m if hasattr(m, "name") else spec_from_text(m) for m in models]
+    specs = model_specs(models)
     return json.loads(json.dumps([dataclasses.asdict(s) for s in specs]))
 
 
 def bench_settings(target: dict, measure: MeasureConfig, host) -> dict:
-    import numpy
-    import tvm
+    import tvm  # TVM: loaded on use (seconds to import)
 
     return {
         "target": target,
@@ -78,7 +77,7 @@ def run_cell(cell: Cell, method, target: dict, measurer: Measurer, cell_dir: Pat
     except (UserError, DeviceUnavailable):  # not this cell's result: stop the bench, resumable
         raise
     except Exception as e:  # a method that crashes is a result of this cell, not the end of the bench
-        record.update(status="failed", error=f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"[:500],
+        record.update(status="failed", error=f"{type(e).__name__}: {last_line(e, 480, empty='-')}",
                       traceback=traceback.format_exc()[-3000:], wall_s=time.perf_counter() - started)
         return record
     record.update(
@@ -97,7 +96,7 @@ def run_cell(cell: Cell, method, target: dict, measurer: Measurer, cell_dir: Pat
         record.update(status="ok", latency_s=result.best_latency_s)
         return record
     progress.update(f"{label}: checking and re-measuring the best schedule", force=True)
-    check = check_correctness(workload, result.best_mod, target)
+    check = result.check or check_correctness(workload, result.best_mod, target)  # tune checked its own best
     record["check"] = check.as_dict()
     if not check.ok:
         record.update(status="wrong", error=f"best schedule is wrong: {check.message}")

@@ -15,7 +15,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as scipy_stats
 
 CONFIDENCE = 0.95
 # A method "matches" a reference when the lower bound of its speedup's t interval is at least
@@ -70,6 +69,8 @@ def t_geomean_interval(ratios: Iterable[float], confidence: float = CONFIDENCE) 
     logs = _logs(ratios)
     if logs.size < 2:
         return None
+    from scipy import stats as scipy_stats  # scipy.stats: about 1 s to import, only for intervals
+
     half = scipy_stats.t.ppf(0.5 + confidence / 2, df=logs.size - 1) * logs.std(ddof=1) / math.sqrt(logs.size)
     mean = logs.mean()
     return Interval(float(math.exp(mean - half)), float(math.exp(mean + half)))

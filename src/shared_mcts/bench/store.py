@@ -5,10 +5,11 @@ cell in flight)."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
+from .. import journal
 from ..errors import UserError
+from .matrix import Cell
 
 RESULTS = "results.jsonl"
 SETTINGS = "bench.json"
@@ -30,26 +31,12 @@ def record_key(record: dict) -> str:
 
 
 def append_record(path: Path, record: dict) -> None:
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(record, sort_keys=True) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+    journal.append(path, record)
 
 
 def read_records(path: Path) -> list[dict]:
-    """Every complete record; a torn last line (killed mid-write) is ignored."""
-    if not path.exists():
-        return []
-    records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return records
+    """Every complete record; a torn last line (killed mid-write) or a foreign line is skipped."""
+    return journal.read(path)
 
 
 def _write_settings(path: Path, settings: dict) -> None:
@@ -107,14 +94,14 @@ def open_bench_dir(out: Path, settings: dict) -> dict[str, dict]:
     Refuses to mix cells measured under different settings (target, measurement config) or
     methods run with other models."""
     if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} exists and is not a folder")
+        raise UserError(f"{out} exists and is not a folder", argument="out")
     out.mkdir(parents=True, exist_ok=True)
     settings_path = out / SETTINGS
     if settings_path.exists():
         try:
             old = json.loads(settings_path.read_text())
         except json.JSONDecodeError:
-            raise UserError(f"{settings_path} is corrupt; move it away or use another --out") from None
+            raise UserError(f"{settings_path} is corrupt; move it away or use another bench folder") from None
         for key in ("target", "measure"):
             if old.get(key) != settings.get(key):
                 raise UserError(
@@ -133,7 +120,6 @@ def open_bench_dir(out: Path, settings: dict) -> dict[str, dict]:
 def _move_renamed_cell_dirs(out: Path, records: list[dict]) -> None:
     """A renamed method's old cell folder goes to its new name: a cell of the method that now has
     the old name would otherwise start afresh in that folder, deleting the old cell's files."""
-    from .matrix import Cell
 
     for record in records:
         cell = record["cell"]

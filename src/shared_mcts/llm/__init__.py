@@ -1,6 +1,4 @@
-"""LLM proposers: model specs and the models file, prompts, answer parsing, backends.
-
-Work in progress (issue 4): config.py, prompt.py and parse.py are done and tested; the
-backends (llama.cpp for the embedded SmolLM2, OpenAI-compatible) and the LLM proposer that
-joins them to the search are not built yet.
-"""
+"""Running language models: backends (llama.cpp in this process, OpenAI-compatible endpoints;
+a registry in backends.py), the caller that spends a model's budget safely (retries, journal,
+replay) and the answer cache. What to ask a model and how to read its answer is the LLM
+proposer's (proposers/llm/)."""

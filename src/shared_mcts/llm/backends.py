@@ -14,16 +14,19 @@ from __future__ import annotations
 import importlib.util
 import io
 import os
+import socket
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import contextmanager, redirect_stderr
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from ..errors import UserError
-from .config import ModelSpec
+from ..models import BackendDefaults, ModelSpec
 
 
 @dataclass
@@ -91,7 +94,7 @@ def check_local_model(path: Path) -> None:
     if magic != GGUF_MAGIC:
         raise UserError(f"local model {str(path)!r} is not a GGUF file (it starts with {magic!r}, not {GGUF_MAGIC!r})")
     try:
-        import llama_cpp
+        import llama_cpp  # llama.cpp: loaded only for local models
     except ImportError:
         raise UserError("local models need llama-cpp-python: pip install llama-cpp-python==0.3.36") from None
     params = llama_cpp.llama_model_default_params()
@@ -136,7 +139,7 @@ class LlamaCppBackend:
     def _model(self):
         if self._llm is None:
             try:
-                from llama_cpp import Llama
+                from llama_cpp import Llama  # llama.cpp: loaded only for local models
             except ImportError:
                 raise UserError("local models need llama-cpp-python: pip install llama-cpp-python==0.3.36") from None
             # One thread: two are ~25x slower on these 2-core machines when TVM also runs.
@@ -150,7 +153,7 @@ class LlamaCppBackend:
                    for m in messages) + 1
 
     def complete(self, messages, schema, max_tokens, temperature, timeout_s, seed) -> Completion:
-        from llama_cpp import LogitsProcessorList
+        from llama_cpp import LogitsProcessorList  # llama.cpp: loaded only for local models
 
         llm = self._model()
         started = time.monotonic()
@@ -192,7 +195,7 @@ def _bytes_bound(messages: list[dict]) -> int:
 class OpenAIBackend:
     def __init__(self, spec: ModelSpec):
         try:
-            import openai
+            import openai  # the openai SDK: only for openai: models
         except ImportError:
             raise UserError("openai: models need the openai package: pip install openai") from None
         self.spec = spec
@@ -261,23 +264,6 @@ class OpenAIBackend:
         return Completion(text, _bytes_bound(messages), len(text.encode("utf-8")), seconds, "estimate")
 
 
-def check_spec(spec: ModelSpec) -> None:
-    """Fail early, before anything is measured, on what would make the backend unusable."""
-    if spec.backend == "local":
-        check_local_model(local_model_path(spec.model))
-    elif spec.backend == "openai":
-        if importlib.util.find_spec("openai") is None:
-            raise UserError("openai: models need the openai package: pip install openai")
-        if spec.api_key_env and not os.environ.get(spec.api_key_env):
-            raise UserError(f"model {spec.name}: environment variable {spec.api_key_env} is not set "
-                            "(it should hold the API key)")
-        url = endpoint_url(spec)
-        problem = _unreachable(url)
-        if problem:
-            raise UserError(f"model {spec.name}: endpoint {url} is unreachable ({problem}); check base_url, "
-                            "OPENAI_BASE_URL, or the network")
-
-
 DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
 
 
@@ -290,8 +276,6 @@ def _unreachable(url: str, timeout_s: float = 5.0) -> str | None:
     """Why a TCP connection to the endpoint fails, or None. Costs no model call: an endpoint that
     is down at the start is a configuration mistake; one that fails later is survived by retries
     and the fallback."""
-    import socket
-    from urllib.parse import urlsplit
 
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -302,9 +286,60 @@ def _unreachable(url: str, timeout_s: float = 5.0) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class Backend:
+    """One LLM backend: how to check a spec up front, how to make the backend, the spec defaults
+    of its short form and of its models.toml tables, and what its spec forms mean."""
+
+    make: Callable[[ModelSpec], ChatBackend]
+    check: Callable[[ModelSpec], None]
+    defaults: BackendDefaults
+    help: dict[str, str]  # spec form -> what it is
+    small_schema: bool = False  # the answer's default grammar: one knob per edit, one-step tile moves
+    script_chars: int = 3000  # TVMScript shown in the prompt by default
+
+
+def prompt_settings(spec: ModelSpec) -> tuple[bool, int]:
+    """(small schema, TVMScript characters) for a spec: its own values, else its backend's."""
+    backend = BACKENDS[spec.backend]
+    return (backend.small_schema if spec.small_schema is None else spec.small_schema,
+            backend.script_chars if spec.script_chars is None else spec.script_chars)
+
+
+def _check_local(spec: ModelSpec) -> None:
+    check_local_model(local_model_path(spec.model))
+
+
+def _check_openai(spec: ModelSpec) -> None:
+    if importlib.util.find_spec("openai") is None:
+        raise UserError("openai: models need the openai package: pip install openai")
+    if spec.api_key_env and not os.environ.get(spec.api_key_env):
+        raise UserError(f"model {spec.name}: environment variable {spec.api_key_env} is not set "
+                        "(it should hold the API key)")
+    url = endpoint_url(spec)
+    problem = _unreachable(url)
+    if problem:
+        raise UserError(f"model {spec.name}: endpoint {url} is unreachable ({problem}); check base_url, "
+                        "OPENAI_BASE_URL, or the network")
+
+
+BACKENDS: dict[str, Backend] = {
+    # A small model on one CPU thread: a tight grammar, and a short prompt (prompt time dominates).
+    "local": Backend(lambda spec: LlamaCppBackend(local_model_path(spec.model)), _check_local,
+                     BackendDefaults({"timeout_s": 120.0}, {}),
+                     {"local:smollm2": "SmolLM2-135M-Instruct run by llama.cpp in this process (embedded, offline)",
+                      "local:PATH.gguf": "any GGUF model run by llama.cpp"}, small_schema=True, script_chars=800),
+    "openai": Backend(OpenAIBackend, _check_openai,
+                      BackendDefaults({"api_key_env": "OPENAI_API_KEY"}, {"api_key_env": "OPENAI_API_KEY"}),
+                      {"openai:MODEL": "any OpenAI-compatible endpoint (base URL and key variable from models.toml)"}),
+}
+BACKEND_DEFAULTS = {name: backend.defaults for name, backend in BACKENDS.items()}
+
+
+def check_spec(spec: ModelSpec) -> None:
+    """Fail early, before anything is measured, on what would make the backend unusable."""
+    BACKENDS[spec.backend].check(spec)
+
+
 def make_backend(spec: ModelSpec) -> ChatBackend:
-    if spec.backend == "local":
-        return LlamaCppBackend(local_model_path(spec.model))
-    if spec.backend == "openai":
-        return OpenAIBackend(spec)
-    raise ValueError(f"{spec.name} is not an LLM")
+    return BACKENDS[spec.backend].make(spec)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
+
+from .. import journal
 
 CACHE_FILE = "llm_cache.jsonl"
 
@@ -30,24 +31,16 @@ def _as_file(path: Path) -> Path:
 
 class ReplayCache:
     def __init__(self, write_to: list[Path] = (), read_from: list[Path] = ()):
-        from ..ledger import drop_torn_tail
-
         self.write_to = [_as_file(Path(p)) for p in write_to]
         for path in self.write_to:
-            drop_torn_tail(path)
+            journal.drop_torn_tail(path)
         self.entries: dict[str, dict] = {}
         for path in [*map(Path, read_from), *map(Path, write_to)]:
             self._load(_as_file(path))
 
     def _load(self, path: Path) -> None:
-        if not path.is_file():
-            return
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError:  # a torn last line after a crash
-                continue
-            if isinstance(entry, dict) and isinstance(entry.get("key"), str):
+        for entry in journal.read(path):
+            if isinstance(entry.get("key"), str):
                 self.entries.setdefault(entry["key"], entry)
 
     def get(self, key: str) -> dict | None:
@@ -58,10 +51,5 @@ class ReplayCache:
         should not inherit."""
         entry = {"key": key, **entry}
         self.entries[key] = entry
-        line = json.dumps(entry, sort_keys=True) + "\n"
         for path in self.write_to if shared else self.write_to[:1]:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "a", encoding="utf-8") as f:
-                f.write(line)
-                f.flush()
-                os.fsync(f.fileno())
+            journal.append(path, entry)

@@ -7,14 +7,14 @@ The same for every backend, and free of any network or TVM code: tested with fak
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Callable
 
-from ..proposers.base import ProposalCost
-from ..search.budget import CallBudget
+from ..models import CallBudget, ModelSpec
+from ..search.events import CallStartedEvent
+from ..search.proposal import ProposalCost
 from .backends import BackendError, ChatBackend, Completion
 from .cache import ReplayCache, cache_key, failure_key
-from .config import ModelSpec
 
 MIN_COMPLETION_TOKENS = 32  # below this no answer with one edit fits: do not spend the call
 MAX_BACKOFF_S = 30.0
@@ -58,7 +58,7 @@ class ModelCaller:
     def __init__(self, spec: ModelSpec, backend: ChatBackend, budget: CallBudget | None = None,
                  cache: ReplayCache | None = None, replay_only: bool = False,
                  sleep: Callable[[float], None] = time.sleep, backoff_s: float = 1.0,
-                 journal: Callable[[dict], None] | None = None):
+                 journal: Callable[[CallStartedEvent], None] | None = None):
         self.spec, self.backend, self.cache, self.journal = spec, backend, cache, journal
         self.budget = budget or CallBudget(spec.max_calls, spec.max_total_tokens, spec.max_dollars)
         self.replay_only, self.sleep, self.backoff_s = replay_only, sleep, backoff_s
@@ -99,8 +99,7 @@ class ModelCaller:
                 result.refused = refused
                 return result
             if self.journal:
-                self.journal({"event": "call_started", "model": spec.name, "key": key, "attempt": attempt,
-                              "prompt_tokens": prompt_tokens, "max_tokens": room})
+                self.journal(CallStartedEvent(spec.name, key, attempt, prompt_tokens, room))
             try:
                 completion: Completion = self.backend.complete(messages, schema, room, spec.temperature, spec.timeout_s,
                                                                seed)
@@ -159,7 +158,7 @@ class ModelCaller:
         killed mid-call): they may have been paid for, so they are charged (call and prompt)."""
         orphans = 0
         for e in journal:
-            if e.get("event") != "call_started" or e.get("model") != self.spec.name:
+            if e.get("event") != CallStartedEvent.kind or e.get("model") != self.spec.name:
                 continue
             answer = self.cache.get(e["key"]) if self.cache else None
             if (answer is not None and answer.get("attempt", 1) == e["attempt"]) or \

@@ -7,8 +7,8 @@ these machines. This module must stay cheap to import: workers import it by name
 
 
 def lean_build(mod, target, _params):
-    from tvm.driver import build as tvm_build
-    from tvm.s_tir.transform import RemoveWeightLayoutRewriteBlock
+    from tvm.driver import build as tvm_build  # TVM: loaded on use (seconds to import)
+    from tvm.s_tir.transform import RemoveWeightLayoutRewriteBlock  # TVM: loaded on use (seconds to import)
 
     mod = RemoveWeightLayoutRewriteBlock(skip_tensor_rewrite=True)(mod)
     return tvm_build(mod, target=target)

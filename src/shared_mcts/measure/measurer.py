@@ -7,12 +7,18 @@ are local or, with `rpc="HOST:PORT:KEY"`, on a device registered with a TVM RPC 
 
 from __future__ import annotations
 
+import shutil
+import socket
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
-from ..errors import DeviceUnavailable, UserError
+from ..errors import DeviceUnavailable, UserError, last_line
 from ..hardware import usable_cores
+from ..threads import use_target_cores
+from .build import lean_build
+from .remeasure import remeasure, summarize
 
 
 @dataclass(frozen=True)
@@ -45,13 +51,13 @@ class RPCAddress:
     key: str
 
     @classmethod
-    def parse(cls, text: str) -> "RPCAddress":
+    def parse(cls, text: str) -> RPCAddress:
         parts = text.rsplit(":", 2)
         if len(parts) != 3 or not all(parts):
-            raise UserError(f"--rpc {text!r}: expected HOST:PORT:KEY, e.g. 127.0.0.1:9190:local")
+            raise UserError(f"{text!r}: expected HOST:PORT:KEY, e.g. 127.0.0.1:9190:local", argument="rpc")
         host, port, key = parts
         if not port.isdigit() or not 0 < int(port) < 65536:
-            raise UserError(f"--rpc {text!r}: port {port!r} is not a port number")
+            raise UserError(f"{text!r}: port {port!r} is not a port number", argument="rpc")
         return cls(host, int(port), key)
 
     def __str__(self) -> str:
@@ -59,9 +65,8 @@ class RPCAddress:
 
     def registered(self) -> bool:
         """Whether a server with our key is registered with the tracker now."""
-        import socket
 
-        from tvm import rpc
+        from tvm import rpc  # TVM: loaded on use (seconds to import)
 
         try:
             # TVM's connect_tracker retries for 60 s when nobody listens: ask the socket first.
@@ -101,12 +106,6 @@ def _error_kind(message: str) -> str:
     return "crash" if "Subprocess terminated" in message else "run"
 
 
-def _first_line(message: str, limit: int = 300) -> str:
-    lines = [line for line in message.strip().splitlines() if line.strip()]
-    # TVM puts the useful line last ("...Error: ..."), after the traceback.
-    return (lines[-1] if lines else message)[:limit]
-
-
 @dataclass
 class Clock:
     """Seconds spent building and running, however the builder and runner were called."""
@@ -119,9 +118,9 @@ def _timed(builder, runner, clock: Clock):
     """Wrap a MetaSchedule builder and runner so that every call, ours or MetaSchedule's own
     inside `tune_tir`, is timed. The runner waits for its results before returning, so its
     time is the run time, not the time to submit."""
-    from tvm.ir.utils import derived_object
-    from tvm.s_tir import meta_schedule as ms
-    from tvm.s_tir.meta_schedule.runner.local_runner import LocalRunnerFuture
+    from tvm.ir.utils import derived_object  # TVM: loaded on use (seconds to import)
+    from tvm.s_tir import meta_schedule as ms  # TVM: loaded on use (seconds to import)
+    from tvm.s_tir.meta_schedule.runner.local_runner import LocalRunnerFuture  # TVM: loaded on use (seconds to import)
 
     @derived_object
     class TimedBuilder(ms.builder.PyBuilder):
@@ -158,12 +157,10 @@ class Measurer:
     """
 
     def __init__(self, target: dict, config: MeasureConfig | None = None, run_evaluator=None):
-        from tvm.s_tir import meta_schedule as ms
-        from tvm.target import Target
+        from tvm.s_tir import meta_schedule as ms  # TVM: loaded on use (seconds to import)
+        from tvm.target import Target  # TVM: loaded on use (seconds to import)
 
-        from .build import lean_build
 
-        from .threads import use_target_cores
 
         started = time.perf_counter()
         self.threads = use_target_cores(target)  # before the worker pools start: they inherit it
@@ -173,8 +170,8 @@ class Measurer:
         self.run_evaluator = run_evaluator
         self.remote = RPCAddress.parse(self.config.rpc) if self.config.rpc else None
         if self.remote and not self.remote.registered():
-            raise UserError(f"--rpc {self.remote}: no RPC server with key {self.remote.key!r} is registered with a "
-                            f"tracker at {self.remote.host}:{self.remote.port}")
+            raise UserError(f"{self.remote}: no RPC server with key {self.remote.key!r} is registered with a "
+                            f"tracker at {self.remote.host}:{self.remote.port}", argument="rpc")
         workers = self.config.build_workers or usable_cores()
         local_builder = ms.builder.LocalBuilder(
             max_workers=workers, timeout_sec=self.config.build_timeout_s, f_build=lean_build
@@ -185,7 +182,7 @@ class Measurer:
         self.builder, self.runner = _timed(local_builder, local_runner, self.clock)
 
     def _runner(self, repeat: int, min_repeat_ms: int):
-        from tvm.s_tir import meta_schedule as ms
+        from tvm.s_tir import meta_schedule as ms  # TVM: loaded on use (seconds to import)
 
         evaluator = ms.runner.EvaluatorConfig(
             number=self.config.number, repeat=repeat, min_repeat_ms=min_repeat_ms,
@@ -196,7 +193,7 @@ class Measurer:
                                          f_run_evaluator=self.run_evaluator)
         rpc = ms.runner.RPCConfig(tracker_host=self.remote.host, tracker_port=self.remote.port,
                                   tracker_key=self.remote.key, session_timeout_sec=self.config.run_timeout_s)
-        from tvm.support.popen_pool import PopenPoolExecutor
+        from tvm.support.popen_pool import PopenPoolExecutor  # TVM: loaded on use (seconds to import)
 
         runner = ms.runner.RPCRunner(rpc_config=rpc, evaluator_config=evaluator, f_run_evaluator=self.run_evaluator)
         # RPCRunner's own pool waits forever, and a request for a vanished server never returns:
@@ -207,7 +204,7 @@ class Measurer:
 
     def measure_mods(self, mods: list) -> list[Measurement]:
         """Build all modules in parallel, then run them one at a time."""
-        from tvm.s_tir import meta_schedule as ms
+        from tvm.s_tir import meta_schedule as ms  # TVM: loaded on use (seconds to import)
 
         if not mods:
             return []
@@ -218,7 +215,7 @@ class Measurer:
         for i, (mod, built) in enumerate(zip(mods, builds)):
             if built.error_msg is not None:
                 kind = "timeout" if "Timeout" in built.error_msg else "build"
-                results[i] = Measurement(None, error_kind=kind, error=_first_line(built.error_msg))
+                results[i] = Measurement(None, error_kind=kind, error=last_line(built.error_msg))
                 continue
             args_info = ms.arg_info.ArgInfo.from_entry_func(mod, remove_preproc=True)
             run_inputs.append(ms.runner.RunnerInput(built.artifact_path, device_type="cpu", args_info=args_info))
@@ -230,7 +227,7 @@ class Measurer:
                 result = self.runner.run([run_input])[0].result()
                 if result.error_msg is not None:
                     self._check_device(results[:i], result.error_msg)
-                    results[i] = Measurement(None, error_kind=_error_kind(result.error_msg), error=_first_line(result.error_msg))
+                    results[i] = Measurement(None, error_kind=_error_kind(result.error_msg), error=last_line(result.error_msg))
                 else:
                     secs = [float(s) for s in result.run_secs]
                     results[i] = Measurement(statistics.median(secs), run_secs=secs)
@@ -242,16 +239,15 @@ class Measurer:
         """A remote run failed: the candidate's fault, unless the device itself went away."""
         if self.remote is not None and not self.remote.wait_registered(self.config.rpc_wait_s):
             raise DeviceUnavailable(f"RPC device {self.remote} is gone (no server with key {self.remote.key!r} at the "
-                                    f"tracker for {self.config.rpc_wait_s:.0f} s; last error: {_first_line(error)})",
+                                    f"tracker for {self.config.rpc_wait_s:.0f} s; last error: {last_line(error)})",
                                     finished)
 
     def remeasure(self, mod, repeat: int = 10, min_repeat_ms: int = 100, prepacked: bool = True):
         """Time a final schedule again, in a fresh process, with more repeats: locally in a child
         process; on the RPC device in a new session (the server runs each session in its own process).
         prepacked=False keeps the weight packing inside the timed kernel (local only)."""
-        from tvm.s_tir import meta_schedule as ms
+        from tvm.s_tir import meta_schedule as ms  # TVM: loaded on use (seconds to import)
 
-        from .remeasure import remeasure, summarize
 
         if self.remote is None:
             return remeasure(mod, self.target_dict, repeat=repeat, min_repeat_ms=min_repeat_ms, prepacked=prepacked)
@@ -260,7 +256,7 @@ class Measurer:
         (built,) = self.builder.build([ms.builder.BuilderInput(mod, self.target)])
         try:
             if built.error_msg is not None:
-                raise RuntimeError(f"remeasure failed: {_first_line(built.error_msg)}")
+                raise RuntimeError(f"remeasure failed: {last_line(built.error_msg)}")
             args_info = ms.arg_info.ArgInfo.from_entry_func(mod, remove_preproc=True)
             runner = self._runner(repeat, min_repeat_ms)
             result = runner.run([ms.runner.RunnerInput(built.artifact_path, device_type="cpu", args_info=args_info)])[0].result()
@@ -268,13 +264,11 @@ class Measurer:
             self._remove_artifacts([built])
         if result.error_msg is not None:
             self._check_device([], result.error_msg)
-            raise RuntimeError(f"remeasure failed: {_first_line(result.error_msg)}")
+            raise RuntimeError(f"remeasure failed: {last_line(result.error_msg)}")
         return summarize([float(x) for x in result.run_secs])
 
     @staticmethod
     def _remove_artifacts(builds) -> None:
-        import shutil
-        from pathlib import Path
 
         for built in builds:
             if built.artifact_path:

@@ -15,6 +15,10 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
+
+from ..errors import last_line
+
 
 @dataclass
 class Remeasurement:
@@ -26,11 +30,6 @@ class Remeasurement:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-    @property
-    def spread(self) -> float:
-        """Interquartile range relative to the median."""
-        return self.iqr_s / self.median_s if self.median_s else float("nan")
 
 
 def summarize(samples: list[float]) -> Remeasurement:
@@ -54,7 +53,7 @@ def remeasure(mod, target: dict, repeat: int = 20, min_repeat_ms: int = 100, tim
     prepacked: time the kernel on weights packed beforehand, as a deployment that packs its
     constants once does (MetaSchedule's builder does the same: the packing block is removed);
     False times the packing inside every call."""
-    import tvm
+    import tvm  # TVM: loaded on use (seconds to import)
 
     with tempfile.TemporaryDirectory(prefix="shared-mcts-remeasure-") as tmp:
         request = Path(tmp, "request.json")
@@ -71,21 +70,20 @@ def remeasure(mod, target: dict, repeat: int = 20, min_repeat_ms: int = 100, tim
             env=dict(os.environ),
         )
         if proc.returncode != 0 or not result.exists():
-            tail = (proc.stderr or proc.stdout).strip().splitlines()
-            raise RuntimeError(f"remeasure failed (exit {proc.returncode}): {tail[-1] if tail else 'no output'}")
+            why = last_line(proc.stderr or proc.stdout, empty="no output")
+            raise RuntimeError(f"remeasure failed (exit {proc.returncode}): {why}")
         return summarize(json.loads(result.read_text())["samples_s"])
 
 
 def _child(request_path: str, result_path: str) -> None:
-    import numpy as np
-    import tvm
-    from tvm.s_tir.meta_schedule.arg_info import ArgInfo
+    import tvm  # TVM: loaded on use (seconds to import)
+    from tvm.s_tir.meta_schedule.arg_info import ArgInfo  # TVM: loaded on use (seconds to import)
 
     request = json.loads(Path(request_path).read_text())
     mod = tvm.ir.load_json(request["mod"])
     prepacked = request.get("prepacked", True)
     if prepacked:
-        from tvm.s_tir.transform import RemoveWeightLayoutRewriteBlock
+        from tvm.s_tir.transform import RemoveWeightLayoutRewriteBlock  # TVM: loaded on use (seconds to import)
 
         mod = RemoveWeightLayoutRewriteBlock(skip_tensor_rewrite=True)(mod)
     dev = tvm.cpu()

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Any, Protocol
 
 # Called after each measured trial with (trial index from 1, latency in s or None if failed).
 TrialCallback = Callable[[int, "float | None"], None]
@@ -30,6 +31,7 @@ class MethodResult:
     best_mod: object | None
     history: list[float | None] = field(default_factory=list)
     info: dict = field(default_factory=dict)
+    check: Any = None  # measure.CheckResult of best_mod when the method already checked it
 
 
 class Method(Protocol):

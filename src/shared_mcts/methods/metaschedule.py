@@ -16,6 +16,8 @@ import logging
 import statistics
 from dataclasses import dataclass
 
+from ..space.space import space_generator
+from ..tvm_compat import light_tensor_intrinsics
 from .base import MethodContext, MethodResult
 
 STOCK_WARMUP_SAMPLES = 100  # XGBModel's default num_warmup_samples in TVM 0.27
@@ -41,8 +43,8 @@ CONFIGS = {
 
 
 def _history_callback(on_trial, history: list):
-    from tvm.ir.utils import derived_object
-    from tvm.s_tir import meta_schedule as ms
+    from tvm.ir.utils import derived_object  # TVM: loaded on use (seconds to import)
+    from tvm.s_tir import meta_schedule as ms  # TVM: loaded on use (seconds to import)
 
     @derived_object
     class RecordTrials(ms.measure_callback.PyMeasureCallback):
@@ -65,17 +67,15 @@ class MetaSchedule:
         self.space = space  # which design spaces MetaSchedule searches (space/space.py: SPACES)
 
     def _cost_model(self):
-        from tvm.s_tir import meta_schedule as ms
+        from tvm.s_tir import meta_schedule as ms  # TVM: loaded on use (seconds to import)
 
         return ms.cost_model.XGBModel(num_warmup_samples=self.config.warmup_samples,
                                       adaptive_training=self.config.adaptive_training)
 
     def run(self, ctx: MethodContext) -> MethodResult:
-        from tvm.s_tir import meta_schedule as ms
-        from tvm.target import Target
+        from tvm.s_tir import meta_schedule as ms  # TVM: loaded on use (seconds to import)
+        from tvm.target import Target  # TVM: loaded on use (seconds to import)
 
-        from ..space.space import space_generator
-        from ..tvm_compat import light_tensor_intrinsics
 
         if ctx.target.get("kind") == "llvm":
             light_tensor_intrinsics()

@@ -4,6 +4,9 @@ adds beyond them."""
 
 from __future__ import annotations
 
+from ..hardware import host_info
+from ..proposers.expert import MicroKernelRules
+from ..space.space import MICRO, ScheduleSpace
 from .base import MethodContext, MethodResult
 
 
@@ -15,9 +18,6 @@ class ExpertOneShot:
         self.name = name
 
     def run(self, ctx: MethodContext) -> MethodResult:
-        from ..hardware import host_info
-        from ..proposers.expert import MicroKernelRules
-        from ..space.space import MICRO, ScheduleSpace
 
         space = ScheduleSpace(ctx.workload, ctx.target, seed=ctx.seed, space=MICRO)
         if not any(d.family == MICRO for d in space.designs):

@@ -16,7 +16,9 @@ import time
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import UserError, last_line
+from ..measure.correctness import compare
+from ..workloads import get_workload
 from .base import MethodContext, MethodResult
 
 
@@ -46,24 +48,21 @@ def torch_available() -> bool:
 
 def _measure(workload_spec: str, library: str, seed: int) -> dict:
     """Runs in the child: check the library's result against numpy, then time it."""
-    from ..measure.correctness import RELATIVE_TOLERANCE
-    from ..workloads import get_workload
 
     workload = get_workload(workload_spec)
     inputs = workload.make_inputs(seed)
     if library == "numpy":
         fn, info = workload.reference, {"library": f"numpy {np.__version__}"}
     else:
-        import torch
+        import torch  # PyTorch: optional, only its anchor needs it
 
         fn, info = workload.torch_reference, {"library": f"torch {torch.__version__}", "threads": torch.get_num_threads()}
     if fn is None:
         return {**info, "error": f"workload {workload.name} has no {library} version"}
     if library != "numpy":
-        got, want = fn(inputs)[0], workload.reference(inputs)[0]
-        err = float(np.max(np.abs(got - want)))
-        if err > RELATIVE_TOLERANCE.get(str(want.dtype), 0) * max(float(np.max(np.abs(want))), 1e-6):
-            return {**info, "error": f"{library} result differs from numpy by {err:.3g}"}
+        check = compare(fn(inputs)[0], workload.reference(inputs)[0])
+        if not check.ok:
+            return {**info, "error": f"{library} result differs from numpy by {check.max_abs_error:.3g}"}
     return {**info, "samples_s": time_callable(lambda: fn(inputs))}
 
 
@@ -86,8 +85,8 @@ class VendorAnchor:
         )
         lines = proc.stdout.strip().splitlines()
         if proc.returncode != 0 or not lines:
-            tail = proc.stderr.strip().splitlines()
-            return MethodResult(None, None, [], {"error": f"{self.library} child failed: {tail[-1] if tail else proc.returncode}"})
+            why = last_line(proc.stderr, empty=f"exit {proc.returncode}")
+            return MethodResult(None, None, [], {"error": f"{self.library} child failed: {why}"})
         info = json.loads(lines[-1])
         samples = info.pop("samples_s", None)
         if not samples:

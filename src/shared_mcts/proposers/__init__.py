@@ -1,27 +1,65 @@
-"""Proposers ("models") by name. Every one implements `Proposer` (base.py): node in, K edits
-and their cost out. Non-LLM: expert, mutate, greedy. LLMs: llm.py, one per model spec."""
+"""Proposers ("models") by name. Every one implements the search core's `Proposer`
+(search/proposal.py): node in, K edits and their cost out.
+
+Non-LLM proposers are registered in `BUILTIN` ({name: (factory, help)}): adding one is one class
+plus one line there. LLMs are `LLMProposer`s (proposers/llm/), one per model spec, run by a
+backend of llm/backends.py's registry. A user may also pass `Proposer` instances to `tune()`.
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .base import Edit, Proposal, ProposalCost, ProposalRequest, Proposer
+from ..llm.backends import BACKEND_DEFAULTS, BACKENDS, make_backend, prompt_settings
+from ..llm.cache import ReplayCache
+from ..llm.caller import ModelCaller
+from ..models import CallBudget, ModelSpec, parse_model_specs, spec_from_text
+from ..models.spec import NO_FALLBACK
+from ..search.proposal import Proposal, ProposalCost, ProposalRequest, Proposer
+from ..search.routers import ModelProfile
+from .expert import ExpertProposer
+from .greedy import GreedyProposer
+from .llm import LLMProposer
+from .mutate import MutateProposer
 
-__all__ = ["Edit", "Proposal", "ProposalCost", "ProposalRequest", "Proposer", "make_proposers", "PROPOSER_HELP",
-           "LLMOptions", "DEFAULT_MODELS"]
 
-PROPOSER_HELP = {
-    "expert": "hardware-aware tiling rules (SIMD width, register file, L1, cores)",
-    "mutate": "MetaSchedule's mutators, seeded",
-    "greedy": "cost-model-ranked single-knob neighbours",
-    "local:smollm2": "SmolLM2-135M-Instruct run by llama.cpp in this process (embedded, offline)",
-    "local:PATH.gguf": "any GGUF model run by llama.cpp",
-    "openai:MODEL": "any OpenAI-compatible endpoint (base URL and key variable from models.toml)",
+@dataclass(frozen=True)
+class BuiltinContext:
+    """What a non-LLM proposer may be built from."""
+
+    space: Any  # space.space.ScheduleSpace
+    ranker: Any  # costmodel.XGBRanker
+    hardware: dict  # HostInfo.as_dict()
+
+
+BUILTIN: dict[str, tuple[Callable[[BuiltinContext], Proposer], str]] = {
+    "expert": (lambda c: ExpertProposer(c.hardware),
+               "hardware-aware rules: register micro-kernels from SIMD width, registers, FMA units, caches, cores"),
+    "mutate": (lambda c: MutateProposer(c.space), "MetaSchedule's mutators, seeded"),
+    "greedy": (lambda c: GreedyProposer(c.space, c.ranker), "cost-model-ranked single-knob neighbours"),
 }
 
-DEFAULT_MODELS = "local:smollm2,expert,mutate"  # `tune` with no --models: works offline
+DEFAULT_MODELS = "local:smollm2,expert,mutate"  # `tune` with no models: works offline
+
+
+def proposer_help() -> dict[str, str]:
+    """What `--models` accepts, from the registries."""
+    out = {name: text for name, (_, text) in BUILTIN.items()}
+    for backend in BACKENDS.values():
+        out.update(backend.help)
+    return out
+
+
+def model_specs(models: str | Sequence) -> list[ModelSpec]:
+    """`models` as given to tune or bench: a comma list or models.toml path, or a list of spec
+    texts and ModelSpecs. Names are checked against the proposer and backend registries."""
+    if isinstance(models, str):
+        return parse_model_specs(models, BUILTIN, BACKEND_DEFAULTS)
+    return [m if isinstance(m, ModelSpec) else spec_from_text(m, BUILTIN, BACKEND_DEFAULTS) for m in models]
 
 
 @dataclass
@@ -36,15 +74,11 @@ class Priced:
     """A non-LLM proposer with an explicit price per call and hard budgets: how a non-LLM
     stand-in plays a paid model. Every call is charged, and refused once a budget is spent."""
 
-    def __init__(self, inner: Proposer, spec):
-        from ..search.budget import CallBudget
-
+    def __init__(self, inner: Proposer, spec: ModelSpec):
         self.inner, self.spec, self.name = inner, spec, spec.name
         self.budget = CallBudget(spec.max_calls, None, spec.max_dollars)
 
     def propose(self, request: ProposalRequest) -> Proposal:
-        import time
-
         refused = self.budget.admit(0, 0, self.spec.price_per_call)
         if refused:
             return Proposal([], note=refused)
@@ -55,59 +89,52 @@ class Priced:
         return proposal
 
 
-def _builtin(name: str, space, ranker, hardware: dict) -> Proposer:
-    from .expert import ExpertProposer
-    from .greedy import GreedyProposer
-    from .mutate import MutateProposer
-
-    if name == "expert":
-        return ExpertProposer(hardware)
-    if name == "mutate":
-        return MutateProposer(space)
-    return GreedyProposer(space, ranker)
-
-
 def workload_info(workload) -> dict:
     return {"name": workload.name, "description": workload.description, "shapes": workload.shapes,
             "dtype": workload.dtype, "flops": workload.flops}
 
 
-def make_proposers(specs: list, space, ranker, hardware: dict, workload: Any = None,
+def make_proposers(specs: list[ModelSpec], space, ranker, hardware: dict, workload: Any = None,
                    llm: LLMOptions | None = None) -> dict[str, Proposer]:
-    """One proposer per spec (llm.config.ModelSpec). LLM backends are created here, so a
-    missing key or model file is reported before any measurement."""
-    from ..llm.backends import make_backend
-    from ..llm.cache import ReplayCache
-    from ..llm.caller import ModelCaller
-    from .llm import LLMProposer
-
-    from ..llm.config import spec_from_text
-
-    specs = [spec_from_text(s) if isinstance(s, str) else s for s in specs]
+    """One proposer per spec. LLM backends are created here, so a missing key or model file is
+    reported before any measurement."""
+    context = BuiltinContext(space, ranker, hardware)
     llm = llm or LLMOptions()
     cache = None
     out: dict[str, Proposer] = {}
     for spec in specs:
         if not spec.is_llm:
-            out[spec.name] = Priced(_builtin(spec.model, space, ranker, hardware), spec)
+            out[spec.name] = Priced(BUILTIN[spec.model][0](context), spec)
             continue
         if cache is None:
             cache = ReplayCache(write_to=[Path(p) for p in llm.cache_dirs], read_from=[Path(p) for p in llm.replay_from])
         backend = None if llm.replay_only else make_backend(spec)
-        fallback = None if spec.fallback == "none" else _builtin(spec.fallback, space, ranker, hardware)
+        fallback = None if spec.fallback == NO_FALLBACK else BUILTIN[spec.fallback][0](context)
         caller = ModelCaller(spec, backend, cache=cache, replay_only=llm.replay_only, journal=llm.journal)
+        small_schema, script_chars = prompt_settings(spec)
         out[spec.name] = LLMProposer(spec.name, caller, workload_info(workload), lambda c: c.mod.script(), fallback,
-                                     small_schema=spec.uses_small_schema, max_edits=spec.max_edits,
-                                     script_chars=spec.script_limit)
+                                     small_schema=small_schema, max_edits=spec.max_edits, script_chars=script_chars)
     return out
 
 
-def model_profiles(specs: list, proposers: dict[str, Proposer]) -> dict:
-    """What routers know of each model: strength, prior cost, whether its budgets allow a call."""
-    from ..search.routers import ModelProfile
+def budget_of(proposer: Proposer) -> CallBudget | None:
+    """The call budget that limits a proposer, if it has one (priced stand-ins and LLMs do)."""
+    if isinstance(proposer, Priced):
+        return proposer.budget
+    if isinstance(proposer, LLMProposer):
+        return proposer.caller.budget
+    return None
 
-    def available(proposer):
-        budget = getattr(proposer, "budget", None) or getattr(getattr(proposer, "caller", None), "budget", None)
-        return (lambda: not budget.spent()) if budget is not None else (lambda: True)
 
-    return {s.name: ModelProfile(s.name, s.rank, s.expected_dollars(), available(proposers[s.name])) for s in specs}
+def model_profiles(specs: list[ModelSpec], proposers: dict[str, Proposer]) -> dict[str, ModelProfile]:
+    """What routers know of each model: strength, prior cost, whether its budgets allow a call.
+    A proposer given as an instance, without a spec, is free and of strength 0."""
+    by_name = {s.name: s for s in specs}
+    profiles = {}
+    for name, proposer in proposers.items():
+        budget = budget_of(proposer)
+        available = (lambda budget=budget: not budget.spent()) if budget is not None else (lambda: True)
+        spec = by_name.get(name)
+        profiles[name] = ModelProfile(name, spec.rank if spec else 0.0, spec.expected_dollars() if spec else 0.0,
+                                      available)
+    return profiles

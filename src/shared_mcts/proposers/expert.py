@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import math
 
+from ..search.proposal import Edit, Proposal, ProposalRequest
 from ..space.knobs import CATEGORICAL, TILE, Knob
-from .base import Edit, Proposal, ProposalRequest
 
 OPTIONS = {
     "j3": (16, 32, 64, 8),

@@ -3,8 +3,8 @@ cost model likes best (random order, said so, while the cost model is untrained)
 
 from __future__ import annotations
 
+from ..search.proposal import Edit, Proposal, ProposalRequest
 from ..space.knobs import random_value
-from .base import Edit, Proposal, ProposalRequest
 
 
 class GreedyProposer:

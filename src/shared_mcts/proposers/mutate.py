@@ -3,7 +3,7 @@ their CPU probabilities, seeded. Each mutated trace is read back as a knob edit.
 
 from __future__ import annotations
 
-from .base import Edit, Proposal, ProposalRequest
+from ..search.proposal import Edit, Proposal, ProposalRequest
 
 
 class MutateProposer:
@@ -16,7 +16,7 @@ class MutateProposer:
         self.weights = [float(probs[m]) for m in self.mutators]
 
     def propose(self, request: ProposalRequest) -> Proposal:
-        from tvm.s_tir.meta_schedule import _ffi_api
+        from tvm.s_tir.meta_schedule import _ffi_api  # TVM: loaded on use (seconds to import)
 
         candidate = request.candidate
         edits, tries, unchanged = [], 0, 0

@@ -11,8 +11,8 @@ mechanism instead of a separate widening rule.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .tree import ROOT, Node, Tree
 
@@ -38,7 +38,7 @@ def child_value(tree: Tree, node: Node, backup: str) -> float:
 
 def expansion_value(tree: Tree, node: Node) -> float:
     if node.id == ROOT:
-        samples = [tree.nodes[c].reward for c in node.children if tree.nodes[c].reward is not None]
+        samples = [r for c in node.children if (r := tree.nodes[c].reward) is not None]
         return sum(normalize(tree, r) for r in samples) / len(samples) if samples else 0.5
     return normalize(tree, node.reward) if node.reward is not None else 0.0
 

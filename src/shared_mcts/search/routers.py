@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
 
 from .credit import Credit
+from .policies import normalize
 from .tree import Node, Tree
 
 
@@ -53,16 +54,28 @@ class RouteContext:
         return max(names, key=lambda n: (self.models[n].strength, n))
 
 
-class Router(Protocol):
-    """`choose` is required; routers that learn may also define
-    on_expansion(node, tree, model) and on_measurement(parent, child, model, gain, new_best)."""
+class Router:
+    """Chooses which model expands the node the tree policy selected. `choose` is required; the
+    other hooks are optional (no-ops here) for routers that learn or need to know the models."""
 
-    name: str
+    name: str = ""
+    asks_next_model: bool = False  # True: the engine asks the acting model to name the next one (COLT)
 
-    def choose(self, node: Node, tree: Tree, rng: random.Random, ctx: RouteContext) -> str | None: ...
+    def bind(self, ctx: RouteContext) -> None:
+        """Called once, before the search, with the run's models."""
+
+    def choose(self, node: Node, tree: Tree, rng: random.Random, ctx: RouteContext) -> str | None:
+        raise NotImplementedError
+
+    def on_expansion(self, node: Node, tree: Tree, model: str) -> None:
+        """`model` is about to expand `node`."""
+
+    def on_measurement(self, parent: Node, child: Node, model: str, gain: float, new_best: bool) -> None:
+        """A candidate `model` proposed from `parent` was measured: its credited gain and whether
+        it set a new best of the run."""
 
 
-class SingleRouter:
+class SingleRouter(Router):
     def __init__(self, model: str):
         self.model = model
         self.name = f"single:{model}"
@@ -71,7 +84,7 @@ class SingleRouter:
         return self.model if self.model in ctx.available() else None
 
 
-class RoundRobin:
+class RoundRobin(Router):
     name = "round-robin"
 
     def __init__(self):
@@ -87,7 +100,7 @@ class RoundRobin:
         return None
 
 
-class PhaseRouter:
+class PhaseRouter(Router):
     """The cheaper models in turn for the first `fraction` of the trial budget, then the
     strongest model (while its budget lasts, then the cheaper ones again)."""
 
@@ -115,13 +128,13 @@ def _situation(node: Node, tree: Tree) -> tuple[str, bool]:
     children beat it, or it has none yet)."""
     depth = "shallow" if node.depth <= 2 else "deep"
     children = [tree.nodes[c] for c in node.children[-4:]]
-    measured = [c for c in children if c.latency_s is not None]
-    improving = not measured or node.latency_s is None or any(c.latency_s < node.latency_s for c in measured)
+    latencies = [c.latency_s for c in children if c.latency_s is not None]
+    improving = not latencies or node.latency_s is None or any(latency < node.latency_s for latency in latencies)
     return depth, improving
 
 
 @dataclass
-class BanditRouter:
+class BanditRouter(Router):
     """UCB on measured value per unit cost. An arm's value is the mean gain (log improvement
     over the parent, plus `new_best_bonus` per new best) of its expansions, divided by its
     cost relative to the dearest model plus `cost_floor` (so free models are not infinitely
@@ -185,7 +198,7 @@ class BanditRouter:
 
 
 @dataclass
-class ColtRouter:
+class ColtRouter(Router):
     """COLT's model-aware choice at a node: (1 - λ)·Q + λ·φ(model) + c·sqrt(ln N / n), with Q
     the model's mean normalized reward among the node's children, φ = 1 - cost/dearest cost
     (favours cheaper models), N the node's children and n the model's. The acting model may
@@ -199,7 +212,10 @@ class ColtRouter:
     name: str = "colt"
     asks_next_model: bool = True  # the engine asks models to name the next one
     regressions: int = 0
-    strongest: str | None = None  # set by the engine from the models' strengths
+    strongest: str | None = None  # the model escalated to (bind)
+
+    def bind(self, ctx: RouteContext) -> None:
+        self.strongest = ctx.strongest(list(ctx.models))
 
     def on_measurement(self, parent: Node, child: Node, model: str, gain: float, new_best: bool) -> None:
         if model == self.strongest:
@@ -210,7 +226,6 @@ class ColtRouter:
             self.regressions = 0
 
     def choose(self, node, tree, rng, ctx):
-        from .policies import normalize
 
         available = ctx.available()
         if not available:
@@ -238,19 +253,28 @@ class ColtRouter:
         return best
 
 
-ROUTERS = ("bandit", "colt", "phase", "round-robin", "single:MODEL", "abmcts")
+# {name: (factory, help)}; "single:MODEL" is the parameterized entry "single".
+ROUTERS: dict[str, tuple[Callable[..., Router], str]] = {
+    "bandit": (BanditRouter, "UCB on measured gain per unit cost, per node situation; the strongest model acts "
+                             "after 8, 16, 32... measured candidates without a new best (default)"),
+    "colt": (ColtRouter, "COLT: (1-λ)·Q + λ·φ(model) + c·sqrt(ln N/n), the acting LLM names the next model, "
+                         "the strongest acts after 3 regressions of cheaper ones"),
+    "phase": (PhaseRouter, "cheaper models in turn for the first half of the trials, then the strongest"),
+    "round-robin": (RoundRobin, "each model in turn"),
+    "single": (SingleRouter, "single:MODEL: one model does every expansion"),
+}
 
 
-def make_router(text: str, model_names: list[str]):
-    """A router by name; raises ValueError with a one-line reason."""
-    if text == "abmcts":  # not a router of our engine: search/abmcts.py replaces the engine's tree policy
-        return None
-    if text.startswith("single:"):
-        model = text.split(":", 1)[1]
-        if model not in model_names:
-            raise ValueError(f"router {text}: {model!r} is not one of the run's models ({', '.join(model_names)})")
-        return SingleRouter(model)
-    factories = {"bandit": BanditRouter, "colt": ColtRouter, "phase": PhaseRouter, "round-robin": RoundRobin}
-    if text not in factories:
-        raise ValueError(f"unknown router {text!r}; known: {', '.join(ROUTERS)}")
-    return factories[text]()
+def make_router(text: str, model_names: list[str]) -> Router:
+    """A router by name ("single:MODEL" for one model); raises ValueError with a one-line reason."""
+    name, _, argument = text.partition(":")
+    if name not in ROUTERS or bool(argument) != (name == "single"):
+        raise ValueError(f"unknown router {text!r}; known: {', '.join(router_names())}")
+    if argument and argument not in model_names:
+        raise ValueError(f"router {text}: {argument!r} is not one of the run's models ({', '.join(model_names)})")
+    factory = ROUTERS[name][0]
+    return factory(argument) if argument else factory()
+
+
+def router_names() -> list[str]:
+    return [("single:MODEL" if name == "single" else name) for name in ROUTERS]

@@ -14,6 +14,7 @@ the conv's zero padding): it can be inlined into its consumer or materialized.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 DATA_PAR, COMM_REDUCE = 0, 2  # tvm IterVar iter_type values
@@ -98,7 +99,7 @@ class BlockAnalysis:
 
 def _vars_in(expr) -> frozenset[str]:
     """Names of the variables an index expression uses (affine index arithmetic only)."""
-    from tvm import tirx
+    from tvm import tirx  # TVM: loaded on use (seconds to import)
 
     found: set[str] = set()
     stack = [expr]
@@ -137,8 +138,8 @@ def _strip(name: str) -> str:
 def analyze(func, weights: frozenset[int] = frozenset()) -> BlockAnalysis:
     """Classify the blocks of an unscheduled PrimFunc. `weights`: parameter positions declared
     layout-free (constants such as model weights)."""
-    from tvm import tirx
-    from tvm.s_tir import Schedule
+    from tvm import tirx  # TVM: loaded on use (seconds to import)
+    from tvm.s_tir import Schedule  # TVM: loaded on use (seconds to import)
 
     params = {}
     for i, p in enumerate(func.params):
@@ -194,6 +195,5 @@ def analyze(func, weights: frozenset[int] = frozenset()) -> BlockAnalysis:
 
 def _block_names(func) -> list[str]:
     """Names of the blocks under the root, in program order."""
-    import re
 
     return [m for m in re.findall(r'T\.sblock\("([^"]+)"\)', func.script()) if m != "root"]

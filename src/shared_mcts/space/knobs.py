@@ -6,9 +6,8 @@ decisions, so every proposed value is checked here before anything is applied. P
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 TILE, CATEGORICAL, COMPUTE_LOCATION, SPACE = "tile", "categorical", "compute_location", "space"
@@ -56,14 +55,6 @@ class Knob:
     def json_value(self):
         return list(self.value) if isinstance(self.value, tuple) else self.value
 
-    def describe(self) -> str:
-        return f"{self.name} = {json.dumps(self.json_value())}: {self.constraints()}"
-
-    def as_dict(self) -> dict:
-        d = asdict(self)
-        d["value"] = list(self.value) if isinstance(self.value, tuple) else self.value
-        d["choices"] = list(self.choices)
-        return d
 
 
 def validate(knob: Knob, value: Any) -> str | None:

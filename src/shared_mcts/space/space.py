@@ -20,12 +20,19 @@ do not fit the new one are reset to the new one's values, and the candidate says
 
 from __future__ import annotations
 
+import logging
+import math
 import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import last_line
+from ..hardware import simd_lanes_fp32, target_features
+from ..tvm_compat import light_tensor_intrinsics
 from .analysis import innermost_contiguous
+from .blocks import analyze
 from .knobs import CATEGORICAL, COMPUTE_LOCATION, SPACE, STRUCTURE, TILE, Knob, validate
+from .microkernel import all_structures, apply_structure, structural_choices
 
 _SAMPLE_KINDS = {"SamplePerfectTile": TILE, "SampleCategorical": CATEGORICAL, "SampleComputeLocation": COMPUTE_LOCATION}
 
@@ -84,16 +91,12 @@ class _Generator:
     structures first, then the stock sketches)."""
 
     def __init__(self, workload, target: dict, space: str):
-        from tvm.s_tir import meta_schedule as ms
-
-        from ..hardware import _llvm_cpu_features, simd_lanes_fp32
-        from .blocks import analyze
-        from .microkernel import all_structures, apply_structure
+        from tvm.s_tir import meta_schedule as ms  # TVM: loaded on use (seconds to import)
 
         if space not in SPACES:
             raise ValueError(f"unknown space {space!r}; use one of {', '.join(SPACES)}")
         self.mod = workload.mod()
-        self.lanes = simd_lanes_fp32(_llvm_cpu_features(target)) if target.get("kind") == "llvm" else 1
+        self.lanes = simd_lanes_fp32(target_features(target)) if target.get("kind") == "llvm" else 1
         self.analysis = analyze(self.mod["main"], frozenset(workload.weight_indices()))
         self.structures = all_structures(self.analysis) if space != STOCK and self.analysis.contractions else []
         generators = []
@@ -111,14 +114,10 @@ class _Generator:
 
 class ScheduleSpace:
     def __init__(self, workload, target: dict, seed: int = 0, space: str = "widened"):
-        import logging
 
-        from tvm.s_tir import Schedule
-        from tvm.s_tir import meta_schedule as ms
-        from tvm.target import Target
-
-        from ..tvm_compat import light_tensor_intrinsics
-        from .microkernel import structural_choices
+        from tvm.s_tir import Schedule  # TVM: loaded on use (seconds to import)
+        from tvm.s_tir import meta_schedule as ms  # TVM: loaded on use (seconds to import)
+        from tvm.target import Target  # TVM: loaded on use (seconds to import)
 
         if target.get("kind") == "llvm":
             light_tensor_intrinsics()
@@ -170,7 +169,7 @@ class ScheduleSpace:
             parts, max_inner = int(inst.attrs[0]), int(inst.attrs[1])
             factors = tuple(int(d) for d in decisions[inst])
             block, loop = name.split("/")[0], name.split("/")[1]
-            sites.append(_SampleSite(pos, Knob(name, TILE, factors, block=block, loop=loop, extent=_product(factors),
+            sites.append(_SampleSite(pos, Knob(name, TILE, factors, block=block, loop=loop, extent=math.prod(factors),
                                                parts=parts, max_innermost=max_inner,
                                                loop_kind="reduction" if meaning.roles[0] == "outer" else "spatial",
                                                innermost_spatial=meaning.lanes > 1, roles=meaning.roles,
@@ -180,7 +179,7 @@ class ScheduleSpace:
     def _sites(self, trace) -> list[_SampleSite]:
         """Name every sampling instruction by replaying the trace and asking the schedule what
         each random variable points at (block name, loop variable)."""
-        from tvm.s_tir import Schedule
+        from tvm.s_tir import Schedule  # TVM: loaded on use (seconds to import)
 
         sch = Schedule(self.mod)
         replayed: list[tuple[str, list[str], list, Any, str]] = []  # kind, input names, attrs, decision, block
@@ -200,7 +199,7 @@ class ScheduleSpace:
                 n, max_inner = int(attrs[0]), int(attrs[1])
                 factors = tuple(int(d) for d in decision)
                 loop = inputs[0] if inputs else f"loop{pos}"
-                knob = Knob(f"{block}/{loop}/tile", TILE, factors, block=block, loop=loop, extent=_product(factors), parts=n,
+                knob = Knob(f"{block}/{loop}/tile", TILE, factors, block=block, loop=loop, extent=math.prod(factors), parts=n,
                             max_innermost=max_inner, loop_kind="spatial" if n >= 3 else "reduction")
             elif kind == "SampleCategorical":
                 choices = tuple(int(c) for c in attrs[0])
@@ -330,8 +329,8 @@ class ScheduleSpace:
 
     def sample(self, count: int, rng: random.Random, attempts_per_sample: int = 20) -> list[Candidate]:
         """Fresh random candidates: a random family, one of its design spaces, fresh decisions."""
-        from tvm.s_tir import Schedule
-        from tvm.s_tir.schedule import Trace
+        from tvm.s_tir import Schedule  # TVM: loaded on use (seconds to import)
+        from tvm.s_tir.schedule import Trace  # TVM: loaded on use (seconds to import)
 
         out = []
         for _ in range(count):
@@ -404,8 +403,8 @@ class ScheduleSpace:
     def build(self, space: int, values: dict[str, Any]) -> tuple[Candidate | None, str | None]:
         """Replay design space `space` with these knob values; None and a reason if TVM rejects
         it, a postprocessor fails, or TVM applied something other than what was asked."""
-        from tvm.s_tir import Schedule
-        from tvm.s_tir.schedule import Trace
+        from tvm.s_tir import Schedule  # TVM: loaded on use (seconds to import)
+        from tvm.s_tir.schedule import Trace  # TVM: loaded on use (seconds to import)
 
         trace = self.designs[space].trace
         decisions = {}
@@ -419,7 +418,7 @@ class ScheduleSpace:
         try:
             Trace(trace.insts, decisions).apply_to_schedule(sch, remove_postproc=True)
         except Exception as e:  # TVM's own rejection of the decisions
-            return None, f"TVM rejected the schedule: {_last_line(e)}"
+            return None, f"TVM rejected the schedule: {last_line(e)}"
         if not self._postprocess(sch):
             return None, "a MetaSchedule postprocessor rejected the schedule"
         candidate = self._candidate(space, sch)
@@ -447,7 +446,7 @@ class ScheduleSpace:
                 for site, inst in zip(self.designs[space].sites, sample_insts)}
 
     def _candidate(self, space: int, sch) -> Candidate:
-        import tvm_ffi
+        import tvm_ffi  # TVM: loaded on use (seconds to import)
 
         return Candidate(space, self.values_from_trace(space, sch.trace), sch, int(tvm_ffi.structural_hash(sch.mod)))
 
@@ -484,15 +483,3 @@ def _rv_name(sch, rv) -> str:
         return obj.name_hint
     loop_var = getattr(obj, "loop_var", None)
     return loop_var.name if loop_var is not None else str(obj)[:20]
-
-
-def _product(values) -> int:
-    out = 1
-    for v in values:
-        out *= v
-    return out
-
-
-def _last_line(error: Exception) -> str:
-    lines = [line for line in str(error).strip().splitlines() if line.strip()]
-    return (lines[-1] if lines else type(error).__name__)[:300]

@@ -9,10 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import UserError
+from . import user
 from .base import Workload
 from .catalog import builtin_workloads
 
-__all__ = ["Workload", "get_workload", "list_workloads", "parse_workload_list"]
+__all__ = ["Workload", "get_workload", "list_workloads"]
 
 _REGISTRY: dict[str, Workload] | None = None
 
@@ -29,7 +30,6 @@ def list_workloads() -> list[Workload]:
 
 
 def get_workload(spec: str) -> Workload:
-    from . import user
 
     if spec in _registry():
         return _registry()[spec]
@@ -39,10 +39,3 @@ def get_workload(spec: str) -> Workload:
     if spec.endswith(".py") or Path(spec).exists() or "/" in spec:
         return user.load_tvmscript(Path(spec))
     raise UserError(f"unknown workload {spec!r}; known: {', '.join(_registry())} (or path/file.py:function, or a TVMScript file)")
-
-
-def parse_workload_list(text: str) -> list[Workload]:
-    names = [s.strip() for s in text.split(",") if s.strip()]
-    if not names:
-        raise UserError("no workload given")
-    return [get_workload(n) for n in names]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -33,8 +33,6 @@ class Workload:
     # MetaSchedule's RewriteLayout packs them once, outside the timed kernel, as a deployment with
     # weight pre-packing does. A user PrimFunc's own `layout_free_buffers` attribute is honoured.
     weights: tuple[str, ...] = ()
-    source: str = "builtin"
-    notes: str = ""
     _func: object = field(default=None, repr=False)
 
     def func(self):
@@ -53,7 +51,7 @@ class Workload:
         return sorted({names.index(w) for w in self.weights} | {int(i) for i in (declared or [])})
 
     def mod(self):
-        import tvm
+        import tvm  # TVM: loaded on use (seconds to import)
 
         func = self.func().with_attr("global_symbol", "main")
         weights = self.weight_indices()
@@ -63,7 +61,7 @@ class Workload:
 
     def arg_specs(self) -> list[tuple[tuple[int, ...], str]]:
         """(shape, dtype) of every PrimFunc parameter, inputs first."""
-        from tvm.s_tir.meta_schedule.arg_info import ArgInfo
+        from tvm.s_tir.meta_schedule.arg_info import ArgInfo  # TVM: loaded on use (seconds to import)
 
         return [(tuple(int(d) for d in info.shape), str(info.dtype)) for info in ArgInfo.from_prim_func(self.func())]
 

@@ -24,12 +24,12 @@ def _silu_np(x: np.ndarray) -> np.ndarray:
 # --- attention ------------------------------------------------------------------------------
 
 
-def attention(name: str, batch: int, heads: int, seq: int, head_dim: int, softmax: bool, description: str, notes: str = "") -> Workload:
+def attention(name: str, batch: int, heads: int, seq: int, head_dim: int, softmax: bool, description: str) -> Workload:
     """O = (softmax(scale * Q Kᵀ) or Q Kᵀ) V per head."""
     scale = 1.0 / float(np.sqrt(head_dim))
 
     def make_func():
-        from tvm import te
+        from tvm import te  # TVM: loaded on use (seconds to import)
 
         q = te.placeholder((batch, heads, seq, head_dim), name="Q")
         k = te.placeholder((batch, heads, seq, head_dim), name="K")
@@ -64,7 +64,7 @@ def attention(name: str, batch: int, heads: int, seq: int, head_dim: int, softma
         return [(probs @ v).astype(q.dtype)]
 
     def torch_reference(args):
-        import torch
+        import torch  # PyTorch: optional, only its anchor needs it
 
         q, k, v = (torch.from_numpy(a) for a in args)
         scores = q @ k.transpose(-1, -2)
@@ -82,20 +82,19 @@ def attention(name: str, batch: int, heads: int, seq: int, head_dim: int, softma
         num_inputs=3,
         reference=reference,
         torch_reference=torch_reference,
-        notes=notes,
     )
 
 
 # --- conv2d ---------------------------------------------------------------------------------
 
 
-def conv2d(name: str, channels_in: int, channels_out: int, size: int, kernel: int, description: str, notes: str = "") -> Workload:
+def conv2d(name: str, channels_in: int, channels_out: int, size: int, kernel: int, description: str) -> Workload:
     """NCHW conv, N=1, stride 1, 'same' zero padding."""
     pad = kernel // 2
     n = 1
 
     def make_func():
-        from tvm import te
+        from tvm import te  # TVM: loaded on use (seconds to import)
 
         data = te.placeholder((n, channels_in, size, size), name="data")
         weight = te.placeholder((channels_out, channels_in, kernel, kernel), name="weight")
@@ -126,7 +125,7 @@ def conv2d(name: str, channels_in: int, channels_out: int, size: int, kernel: in
         return [np.ascontiguousarray(out.reshape(n, size, size, channels_out).transpose(0, 3, 1, 2)).astype(data.dtype)]
 
     def torch_reference(args):
-        import torch
+        import torch  # PyTorch: optional, only its anchor needs it
 
         data, weight = (torch.from_numpy(a) for a in args)
         return [torch.nn.functional.conv2d(data, weight, padding=pad).numpy()]
@@ -140,7 +139,6 @@ def conv2d(name: str, channels_in: int, channels_out: int, size: int, kernel: in
         num_inputs=2,
         reference=reference,
         torch_reference=torch_reference,
-        notes=notes,
         weights=("weight",),
     )
 
@@ -148,11 +146,11 @@ def conv2d(name: str, channels_in: int, channels_out: int, size: int, kernel: in
 # --- gated MLP ------------------------------------------------------------------------------
 
 
-def gated_mlp(name: str, tokens: int, hidden: int, inter: int, silu: bool, description: str, notes: str = "") -> Workload:
+def gated_mlp(name: str, tokens: int, hidden: int, inter: int, silu: bool, description: str) -> Workload:
     """out = (act(X Wg) * (X Wu)) Wd with act = SiLU or identity."""
 
     def make_func():
-        from tvm import te
+        from tvm import te  # TVM: loaded on use (seconds to import)
 
         x = te.placeholder((tokens, hidden), name="X")
         wg = te.placeholder((hidden, inter), name="Wg")
@@ -178,7 +176,7 @@ def gated_mlp(name: str, tokens: int, hidden: int, inter: int, silu: bool, descr
         return [((act * (x @ wu)) @ wd).astype(x.dtype)]
 
     def torch_reference(args):
-        import torch
+        import torch  # PyTorch: optional, only its anchor needs it
 
         x, wg, wu, wd = (torch.from_numpy(a) for a in args)
         gate = x @ wg
@@ -195,33 +193,31 @@ def gated_mlp(name: str, tokens: int, hidden: int, inter: int, silu: bool, descr
         num_inputs=4,
         reference=reference,
         torch_reference=torch_reference,
-        notes=notes,
         weights=("Wg", "Wu", "Wd"),
     )
 
 
 def builtin_workloads() -> list[Workload]:
-    seed = "seed workload of the Shared-MCTS course project"
+    # The seed kernels are the Shared-MCTS course project's; "-softmax"/"-silu" are their faithful
+    # variants; "-full" are the real model sizes.
     return [
         attention("llama-attention", 1, 8, 128, 64, softmax=False,
-                  description="Llama-style attention core Q·Kᵀ then ·V (softmax omitted)", notes=seed),
+                  description="Llama-style attention core Q·Kᵀ then ·V (softmax omitted)"),
         attention("llama-attention-softmax", 1, 8, 128, 64, softmax=True,
-                  description="the seed attention with the 1/sqrt(D) scale and a row softmax",
-                  notes="faithful variant of llama-attention"),
+                  description="the seed attention with the 1/sqrt(D) scale and a row softmax"),
+        # K/V are given per query head (GQA's 8 KV heads already broadcast), as a kernel sees them.
         attention("llama-attention-full", 1, 32, 512, 128, softmax=True,
-                  description="Llama-3-8B attention prefill: 32 heads, head dim 128, 512 tokens, scaled softmax",
-                  notes="K/V given per query head (GQA's 8 KV heads already broadcast), as a kernel sees them"),
+                  description="Llama-3-8B attention prefill: 32 heads, head dim 128, 512 tokens, scaled softmax"),
         conv2d("flux-conv", 128, 128, 64, 3,
-               description="FLUX-style 3x3 conv, NCHW 1x128x64x64, 128 out channels, pad 1", notes=seed),
+               description="FLUX-style 3x3 conv, NCHW 1x128x64x64, 128 out channels, pad 1"),
+        # FLUX.1's autoencoder has ch=128, ch_mult=(1,2,4,4): its mid and low-resolution blocks run
+        # 512-channel 3x3 convs; 64x64 is the latent grid of a 512x512 image.
         conv2d("flux-conv-full", 512, 512, 64, 3,
-               description="FLUX.1 VAE decoder 3x3 conv at its widest (512->512 channels), 64x64",
-               notes="FLUX.1's autoencoder has ch=128, ch_mult=(1,2,4,4): its mid and low-resolution "
-                     "blocks run 512-channel 3x3 convs; 64x64 is the latent grid of a 512x512 image"),
+               description="FLUX.1 VAE decoder 3x3 conv at its widest (512->512 channels), 64x64"),
         gated_mlp("llama-mlp", 128, 512, 2048, silu=False,
-                  description="Llama-style gated MLP (X·Wg * X·Wu)·Wd, no activation", notes=seed),
+                  description="Llama-style gated MLP (X·Wg * X·Wu)·Wd, no activation"),
         gated_mlp("llama-mlp-silu", 128, 512, 2048, silu=True,
-                  description="the seed MLP with SiLU on the gate, as Llama computes it",
-                  notes="faithful variant of llama-mlp"),
+                  description="the seed MLP with SiLU on the gate, as Llama computes it"),
         gated_mlp("llama-mlp-full", 128, 4096, 14336, silu=True,
-                  description="Llama-3-8B MLP 4096->14336->4096 with SiLU, 128 tokens", notes="real Llama-3-8B sizes"),
+                  description="Llama-3-8B MLP 4096->14336->4096 with SiLU, 128 tokens"),
     ]

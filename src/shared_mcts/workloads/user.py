@@ -10,13 +10,13 @@ import re
 import sys
 from pathlib import Path
 
-from ..errors import UserError
+from ..errors import UserError, last_line
 from .base import Workload
 
 
 def _as_prim_func(obj, origin: str):
-    import tvm
-    from tvm import tirx
+    import tvm  # TVM: loaded on use (seconds to import)
+    from tvm import tirx  # TVM: loaded on use (seconds to import)
 
     if isinstance(obj, tvm.IRModule):
         funcs = [f for _, f in obj.functions.items() if isinstance(f, tirx.PrimFunc)]
@@ -46,8 +46,8 @@ def _num_inputs(func) -> int:
 
 
 def _flops(func) -> float:
-    import tvm
-    from tvm.s_tir import analysis
+    import tvm  # TVM: loaded on use (seconds to import)
+    from tvm.s_tir import analysis  # TVM: loaded on use (seconds to import)
 
     try:
         return float(analysis.estimate_tir_flops(tvm.IRModule({"main": func})))
@@ -57,7 +57,7 @@ def _flops(func) -> float:
 
 def _workload_from_func(func, spec: str) -> Workload:
     func = func.with_attr("global_symbol", "main")
-    from tvm.s_tir.meta_schedule.arg_info import ArgInfo
+    from tvm.s_tir.meta_schedule.arg_info import ArgInfo  # TVM: loaded on use (seconds to import)
 
     infos = ArgInfo.from_prim_func(func)
     return Workload(
@@ -69,8 +69,6 @@ def _workload_from_func(func, spec: str) -> Workload:
         num_inputs=_num_inputs(func),
         reference=None,
         dtype=str(infos[-1].dtype),
-        source=spec,
-        notes="no reference given: outputs are checked against the untuned program",
     )
 
 
@@ -98,7 +96,7 @@ def load_python(path: Path, function: str, spec: str) -> Workload:
 def load_tvmscript(path: Path) -> Workload:
     if not path.is_file():
         raise UserError(f"workload file not found: {path}")
-    from tvm.script import from_source, tirx
+    from tvm.script import from_source, tirx  # TVM: loaded on use (seconds to import)
 
     # The parser takes no import statements; the file's own `from tvm.script import tirx as T`
     # is supplied as a variable instead.
@@ -112,6 +110,5 @@ def load_tvmscript(path: Path) -> Workload:
     try:
         parsed = from_source(text, extra_vars={"T": tirx})
     except Exception as e:
-        first = str(e).strip().splitlines()
-        raise UserError(f"{path}: not valid TVMScript: {first[-1] if first else type(e).__name__}") from None
+        raise UserError(f"{path}: not valid TVMScript: {last_line(e)}") from None
     return _workload_from_func(_as_prim_func(parsed, str(path)), str(path))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from ..proposers.base import Edit
+from ...search.proposal import Edit
 
 MAX_ANSWER_CHARS = 64_000
 MAX_OBJECT_STARTS = 20  # bounds the scan to O(20 n) on adversarial text like "{{{{..."

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 
-from ..space.knobs import CATEGORICAL, COMPUTE_LOCATION, SPACE, STRUCTURE, TILE, Knob, tile_neighbours
+from ...space.knobs import CATEGORICAL, COMPUTE_LOCATION, SPACE, STRUCTURE, TILE, Knob, tile_neighbours
 
 SYSTEM = ("You tune TVM tensor programs for a CPU. You change schedule knobs to make the program faster. "
           "Answer with JSON only, matching the schema you are given.")
@@ -129,7 +129,7 @@ def micro_kernel_guide(knobs: dict[str, Knob], hardware: dict) -> list[str]:
 
 
 def build_messages(workload: dict, hardware: dict, knobs: dict[str, Knob], script: str, history: list[dict],
-                   k: int, siblings: list[dict] | None = None, parent_tried: list[dict] | None = None,
+                   k: int, tried: list[dict] | None = None, siblings: list[dict] | None = None,
                    next_models: list[str] | None = None, script_chars: int = 3000) -> list[dict]:
     """Chat messages for one proposal call."""
     hw = (f"{hardware.get('model_name', 'CPU')}, LLVM cpu {hardware.get('llvm_cpu')}, {hardware.get('cores')} cores, "
@@ -155,12 +155,12 @@ def build_messages(workload: dict, hardware: dict, knobs: dict[str, Knob], scrip
         "Measured history along this path:",
         *(history_lines(history) or ["- (none yet)"]),
     ]
-    if siblings:
+    if tried:
         parts += ["Edits already tried from this schedule (do not repeat them):",
-                  *[f"- {json.dumps(s['edit'])}: {_latency(s.get('latency_s'))}" for s in siblings]]
-    if parent_tried:
+                  *[f"- {json.dumps(s['edit'])}: {_latency(s.get('latency_s'))}" for s in tried]]
+    if siblings:
         parts += ["Best other edits tried from the previous schedule:",
-                  *[f"- {json.dumps(s['edit'])}: {_latency(s.get('latency_s'))}" for s in parent_tried]]
+                  *[f"- {json.dumps(s['edit'])}: {_latency(s.get('latency_s'))}" for s in siblings]]
     if next_models:
         parts.append(f"Also name in \"next_model\" the model that should propose the next change, one of "
                      f"{', '.join(next_models)}: a cheaper one while easy gains remain, a stronger one when stuck.")

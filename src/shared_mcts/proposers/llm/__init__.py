@@ -1,5 +1,5 @@
-"""An LLM as a proposer: prompt (llm/prompt.py) -> one safe call (llm/caller.py) -> edits
-parsed as data (llm/parse.py) and validated against the node's knobs.
+"""An LLM as a proposer: prompt (prompt.py) -> one safe call (shared_mcts/llm/caller.py) -> edits
+parsed as data (parse.py) and validated against the node's knobs.
 
 Edits that break a knob's constraints are dropped and counted against the model. A call that
 yields no valid edit (refused by a budget, failed, or all invalid) hands the node to the
@@ -7,13 +7,14 @@ named non-LLM fallback; the engine credits those edits to the fallback, not to t
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from ..llm.caller import ModelCaller
-from ..llm.parse import edits_from_answer, extract_json
-from ..llm.prompt import answer_schema, build_messages
-from ..space.knobs import validate_edit
-from .base import Proposal, ProposalRequest, Proposer
+from ...llm.caller import ModelCaller
+from ...search.proposal import Proposal, ProposalRequest, Proposer
+from ...space.knobs import validate_edit
+from .parse import edits_from_answer, extract_json
+from .prompt import answer_schema, build_messages
 
 
 class LLMProposer:
@@ -27,7 +28,7 @@ class LLMProposer:
     def propose(self, request: ProposalRequest) -> Proposal:
         k = max(1, min(request.k, self.max_edits))
         messages = build_messages(self.workload, request.hardware, request.knobs, self.script_of(request.candidate),
-                                  request.history, k, siblings=request.tried, parent_tried=request.siblings,
+                                  request.history, k, tried=request.tried, siblings=request.siblings,
                                   next_models=request.next_models, script_chars=self.script_chars)
         schema = answer_schema(request.knobs, k, next_models=request.next_models or None,
                                small_schema=self.small_schema)

@@ -1,11 +1,13 @@
-"""The one interface every "model" implements, LLM or not: given a node, propose K edits and
-say what producing them cost. Pure: no TVM here."""
+"""The port of the search core: the one interface every "model" implements, LLM or not. Given a
+node (its candidate, knobs, measured history), a proposer returns K edits and what producing
+them cost. Pure: no TVM here."""
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 
 @dataclass
@@ -41,7 +43,7 @@ class ProposalRequest:
     siblings: list[dict] = field(default_factory=list)  # the best other children of this node's parent
     next_models: list[str] = field(default_factory=list)  # non-empty: name the model that should act next (COLT)
     # knobs of the design space that structural changes would select (Space.preview), or None
-    preview: Callable[[dict], "dict | None"] = lambda changes: None
+    preview: Callable[[dict], dict | None] = lambda changes: None
 
 
 @dataclass
@@ -51,11 +53,12 @@ class Proposal:
     note: str = ""
     rejected: list[dict] = field(default_factory=list)  # edits the proposer itself found invalid: {"changes", "reason"}
     log: dict = field(default_factory=dict)  # for the ledger: e.g. an LLM's attempts
-    fallback: "Proposal | None" = None  # produced by `fallback_name` because this proposer produced no valid edit
+    fallback: Proposal | None = None  # produced by `fallback_name` because this proposer produced no valid edit
     fallback_name: str = ""
     next_model: str | None = None  # the model this one says should act next (COLT's joint action)
 
 
+@runtime_checkable
 class Proposer(Protocol):
     name: str
 

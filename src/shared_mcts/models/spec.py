@@ -2,19 +2,35 @@
 
 A spec list mixes LLMs and non-LLM proposers: `local:smollm2,expert,mutate`,
 `openai:gpt-4o-mini`, `local:/path/model.gguf`, or the path of a TOML file with one table per
-model under [models.NAME]. Every field is validated here, with one-line errors.
+model under [models.NAME]. Every field is validated here, with one-line errors. Which non-LLM
+proposers exist is the proposer registry's business: the names come in as `builtin`.
 """
 
 from __future__ import annotations
 
 import math
+import sys
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 from ..errors import UserError
 
-BUILTIN = ("expert", "mutate", "greedy")
-BACKENDS = ("builtin", "local", "openai")
+BUILTIN_BACKEND = "builtin"  # a non-LLM proposer run in this process
+NO_FALLBACK = "none"
+
+
+@dataclass(frozen=True)
+class BackendDefaults:
+    """What an LLM backend's registry entry tells spec parsing: field values a short name
+    (`BACKEND:MODEL`) and a models.toml table of that backend start from."""
+
+    short_form: dict
+    table: dict
+
+
+Backends = Mapping[str, BackendDefaults]
 
 
 @dataclass(frozen=True)
@@ -38,15 +54,12 @@ class ModelSpec:
     response_format: str = "json_schema"  # json_schema (OpenAI) | json_object (llama.cpp servers) | none
     fallback: str = "mutate"  # the non-LLM proposer used when a call gives no valid edit ("none": nothing)
     # Constrain the answer more tightly (one knob per edit, tile values limited to valid one-step
-    # moves): for small grammar-constrained models. None: for local models only.
+    # moves): for small grammar-constrained models. None: the backend's default (llm/backends.py).
     small_schema: bool | None = None
     strength: float | None = None  # routers escalate to the strongest; None: ranked by expected cost
     max_edits: int = 4  # edits asked per call (the engine may ask fewer)
-    script_chars: int | None = None  # TVMScript shown; None: 800 for local models (prompt time), else 3000
+    script_chars: int | None = None  # TVMScript shown; None: the backend's default (llm/backends.py)
 
-    @property
-    def script_limit(self) -> int:
-        return self.script_chars if self.script_chars is not None else (800 if self.backend == "local" else 3000)
 
     TYPICAL_PROMPT_TOKENS = 3000
     TYPICAL_SECONDS = 10.0
@@ -60,13 +73,10 @@ class ModelSpec:
     def rank(self) -> float:
         return self.strength if self.strength is not None else self.expected_dollars()
 
-    @property
-    def uses_small_schema(self) -> bool:
-        return self.backend == "local" if self.small_schema is None else self.small_schema
 
     @property
     def is_llm(self) -> bool:
-        return self.backend != "builtin"
+        return self.backend != BUILTIN_BACKEND
 
     def dollars(self, prompt_tokens: int, completion_tokens: int, seconds: float) -> float:
         return (prompt_tokens * self.price_in_per_m + completion_tokens * self.price_out_per_m) / 1e6 \
@@ -78,33 +88,33 @@ _NUMBERS = ("price_in_per_m", "price_out_per_m", "price_per_second", "price_per_
             "max_dollars", "strength")
 _INTEGERS = ("max_tokens", "max_calls", "max_total_tokens", "max_edits", "script_chars")
 RESPONSE_FORMATS = ("json_schema", "json_object", "none")
-FALLBACKS = BUILTIN + ("none",)
 
 
-def spec_from_text(text: str) -> ModelSpec:
+def spec_from_text(text: str, builtin: Collection[str], backends: Backends) -> ModelSpec:
+    """A spec from its short form: a builtin proposer's name, or BACKEND:MODEL (local:smollm2)."""
     text = text.strip()
-    if text in BUILTIN:
-        return ModelSpec(name=text, backend="builtin", model=text)
+    if text in builtin:
+        return ModelSpec(name=text, backend=BUILTIN_BACKEND, model=text)
     backend, _, model = text.partition(":")
-    if backend == "local" and model:
-        return ModelSpec(name=text, backend="local", model=model, timeout_s=120.0)
-    if backend == "openai" and model:
-        return ModelSpec(name=text, backend="openai", model=model, api_key_env="OPENAI_API_KEY")
-    raise UserError(f"unknown model {text!r}; use {', '.join(BUILTIN)}, local:smollm2, local:PATH.gguf, "
-                    "openai:MODEL, or a models.toml file")
+    if backend in backends and model:
+        return ModelSpec(name=text, backend=backend, model=model, **backends[backend].short_form)
+    forms = ", ".join([*builtin, *(f"{b}:MODEL" for b in backends)])
+    raise UserError(f"unknown model {text!r}; use {forms} (local:smollm2, local:PATH.gguf, openai:MODEL), "
+                    "or a models.toml file")
 
 
-def _check_table(name: str, table: dict, origin: str) -> ModelSpec:
+def _check_table(name: str, table: dict, origin: str, builtin: Collection[str], backends: Backends) -> ModelSpec:
     where = f"{origin} [models.{name}]"
     unknown = sorted(set(table) - set(_FIELDS) - {"name"})
     if unknown:
         raise UserError(f"{where}: unknown field {unknown[0]!r}")
-    if "backend" not in table or table["backend"] not in BACKENDS:
-        raise UserError(f"{where}: backend must be one of {', '.join(BACKENDS)}")
+    known = (BUILTIN_BACKEND, *backends)
+    if "backend" not in table or table["backend"] not in known:
+        raise UserError(f"{where}: backend must be one of {', '.join(known)}")
     if "model" not in table or not isinstance(table["model"], str) or not table["model"]:
         raise UserError(f"{where}: model must be a non-empty string")
-    if table["backend"] == "builtin" and table["model"] not in BUILTIN:
-        raise UserError(f"{where}: builtin model must be one of {', '.join(BUILTIN)}")
+    if table["backend"] == BUILTIN_BACKEND and table["model"] not in builtin:
+        raise UserError(f"{where}: builtin model must be one of {', '.join(builtin)}")
     for key in _NUMBERS:
         if key in table:
             value = table[key]
@@ -126,21 +136,21 @@ def _check_table(name: str, table: dict, origin: str) -> ModelSpec:
             raise UserError(f"{where}: {key} must be a string")
     if table.get("response_format", "json_schema") not in RESPONSE_FORMATS:
         raise UserError(f"{where}: response_format must be one of {', '.join(RESPONSE_FORMATS)}")
-    if table.get("fallback", "mutate") not in FALLBACKS:
-        raise UserError(f"{where}: fallback must be one of {', '.join(FALLBACKS)}")
-    if table["backend"] == "openai" and "base_url" in table and not table["base_url"].startswith(("http://", "https://")):
+    fallbacks = (*builtin, NO_FALLBACK)
+    if table.get("fallback", "mutate") not in fallbacks:
+        raise UserError(f"{where}: fallback must be one of {', '.join(fallbacks)}")
+    if "base_url" in table and not table["base_url"].startswith(("http://", "https://")):
         raise UserError(f"{where}: base_url must start with http:// or https://")
-    if table["backend"] == "openai" and "api_key_env" not in table:
-        # An empty api_key_env means the endpoint needs no key (a local server).
-        table = dict(table, api_key_env="OPENAI_API_KEY")
-    values = {k: (float(v) if k in _NUMBERS else v) for k, v in table.items() if k != "name"}
+    if table["backend"] in backends:  # e.g. openai's api_key_env; an empty one means no key is needed
+        table = {**backends[table["backend"]].table, **table}
+    values: dict[str, Any] = {k: (float(v) if k in _NUMBERS else v) for k, v in table.items() if k != "name"}
     return ModelSpec(name=name, **values)
 
 
-def load_models_file(path: Path) -> list[ModelSpec]:
-    try:
+def load_models_file(path: Path, builtin: Collection[str], backends: Backends) -> list[ModelSpec]:
+    if sys.version_info >= (3, 11):
         import tomllib
-    except ModuleNotFoundError:  # Python 3.10
+    else:  # Python 3.10
         import tomli as tomllib
 
     if not path.is_file():
@@ -159,25 +169,25 @@ def load_models_file(path: Path) -> list[ModelSpec]:
     for name, table in tables.items():
         if not isinstance(table, dict):
             raise UserError(f"{path}: models.{name} must be a table")
-        specs.append(_check_table(name, dict(table), str(path)))
+        specs.append(_check_table(name, dict(table), str(path), builtin, backends))
     return specs
 
 
-def parse_model_specs(text: str) -> list[ModelSpec]:
-    """`--models` value: a comma list of specs, or the path of a models.toml file."""
+def parse_model_specs(text: str, builtin: Collection[str], backends: Backends) -> list[ModelSpec]:
+    """A comma list of specs, or the path of a models.toml file."""
     text = (text or "").strip()
     if not text:
-        raise UserError("--models: nothing given")
+        raise UserError("is empty: nothing given", argument="models")
     if text.endswith(".toml"):
-        specs = load_models_file(Path(text))
+        specs = load_models_file(Path(text), builtin, backends)
     else:
         parts = [part.strip() for part in text.split(",")]
         if not all(parts):
-            raise UserError(f"--models {text!r}: an empty name in the list; give names separated by commas, "
-                            "e.g. expert,mutate")
-        specs = [spec_from_text(part) for part in parts]
+            raise UserError(f"{text!r}: an empty name in the list; give names separated by commas, "
+                            "e.g. expert,mutate", argument="models")
+        specs = [spec_from_text(part, builtin, backends) for part in parts]
     names = [s.name for s in specs]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
-        raise UserError(f"--models names {duplicates[0]!r} twice")
+        raise UserError(f"names {duplicates[0]!r} twice", argument="models")
     return specs
