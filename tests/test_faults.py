@@ -27,7 +27,7 @@ def test_a_segfaulting_and_a_hanging_candidate_are_recorded_and_the_runner_goes_
 
 
 def test_a_tune_survives_a_runner_that_segfaults_and_one_that_hangs(tmp_path, target):
-    from shared_mcts.tune import tune
+    from shared_mcts.tuning import tune
 
     counter = tmp_path / "calls"
     evaluator = faults.faulty_run_evaluator(counter, crash_on={3}, hang_on={6})  # call 1 is the untuned program
@@ -60,15 +60,15 @@ def _tree_with(latencies):
 
 @pytest.mark.parametrize("count", [1, 7])
 def test_when_no_checked_candidate_is_right_there_is_no_best(monkeypatch, count):
-    import shared_mcts.measure as measure
-    from shared_mcts.tune import MAX_CORRECTNESS_CHECKS, _checked_best
+    import shared_mcts.tuning as tune_module
+    from shared_mcts.tuning import MAX_CORRECTNESS_CHECKS, _checked_best
 
     class Wrong:
         ok, message = False, "max error 9"
 
     checked = []
-    monkeypatch.setattr(measure, "check_correctness", lambda workload, mod, target: checked.append(mod) or Wrong())
+    monkeypatch.setattr(tune_module, "check_correctness", lambda workload, mod, target: checked.append(mod) or Wrong())
     tree = _tree_with([(f"wrong{i}", 1.0 + i) for i in range(count)])
-    node, correct = _checked_best(tree, None, None, lambda n, m: None)
+    node, correct, _ = _checked_best(tree, None, None, lambda n, m: None)
     assert node is None and correct is False
     assert len(checked) == min(count, MAX_CORRECTNESS_CHECKS)

@@ -19,7 +19,7 @@ LAYERS = [
     ("costmodel", "ledger"),
     ("llm",),  # running language models
     ("proposers",),  # the models that plug into the core
-    ("observers", "run_folder", "tune", "interrupt"),  # one tuning run
+    ("observers", "run_folder", "tuning", "interrupt"),  # one tuning run
     ("methods",),  # tuning methods for the bench
     ("bench",),
     ("show", "cli", "__init__", "__main__"),  # the user's side

@@ -37,10 +37,10 @@ def test_smollm2_tune_records_every_call_in_the_ledger(smollm2_run):
         assert e["cost"]["seconds"] > 0
         assert e["edits"] == e["valid"] + len(e["invalid"])
     stats = result.per_model["local:smollm2"]
-    assert stats["calls"] == sum(e["cost"]["calls"] for e in calls)
-    assert stats["prompt_tokens"] == sum(e["cost"]["prompt_tokens"] for e in calls)
+    assert stats.calls == sum(e["cost"]["calls"] for e in calls)
+    assert stats.prompt_tokens == sum(e["cost"]["prompt_tokens"] for e in calls)
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["per_model"]["local:smollm2"]["calls"] == stats["calls"]
+    assert summary["per_model"]["local:smollm2"]["calls"] == stats.calls
     # Every measured node names the proposal it came from, and that proposal's model.
     proposals = {e["proposal"]: e for e in events if e["event"] == "proposal"}
     for m in (e for e in events if e["event"] == "measurement" and e["proposer"] != "sample"):
@@ -50,16 +50,16 @@ def test_smollm2_tune_records_every_call_in_the_ledger(smollm2_run):
 
 
 def test_replay_reproduces_the_run_without_calling_a_model(smollm2_run, tmp_path, target, monkeypatch):
-    import shared_mcts.llm.backends as backends
+    import shared_mcts.proposers as proposers
 
     def no_backend(spec):
         raise AssertionError("a replayed run must not create a model backend")
 
-    monkeypatch.setattr(backends, "make_backend", no_backend)
+    monkeypatch.setattr(proposers, "make_backend", no_backend)
     out, _ = smollm2_run
     again = shared_mcts.tune("llama-attention", trials=6, seed=0, models="local:smollm2", out=tmp_path / "replay",
                              target=target, search_config=SMALL, remeasure_repeat=1, replay=out)
-    assert again.trials == 6 and again.timing["replayed_measurements"] == 6
+    assert again.trials == 6 and again.timing.replayed_measurements == 6
 
     def steps(path):
         return [(e["event"], e.get("proposer"), e.get("key"), e.get("latency_s"), json.dumps(e.get("edit")))

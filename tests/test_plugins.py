@@ -22,7 +22,7 @@ class Alternate(Router):
     def choose(self, node, tree, rng, ctx):
         names = sorted(ctx.available())
         self.turn += 1
-        return names[self.turn % len(names)] if names else None
+        return names[(self.turn - 1) % len(names)] if names else None
 
     def on_measurement(self, parent, child, model, gain, new_best):
         self.measured.append(model)

@@ -115,9 +115,9 @@ def test_tune_bad_input(run_cli, argv, words, monkeypatch, tmp_path):
 
 
 def test_a_wrong_result_never_becomes_the_best(monkeypatch):
-    import shared_mcts.measure as measure
+    import shared_mcts.tuning as tune_module
     from shared_mcts.search.tree import ROOT, Tree
-    from shared_mcts.tune import _checked_best
+    from shared_mcts.tuning import _checked_best
 
     class Candidate:
         def __init__(self, name):
@@ -131,8 +131,8 @@ def test_a_wrong_result_never_becomes_the_best(monkeypatch):
         def __init__(self, ok):
             self.ok, self.message = ok, "" if ok else "max error 3.2"
 
-    monkeypatch.setattr(measure, "check_correctness", lambda workload, mod, target: Check(not mod.startswith("wrong")))
+    monkeypatch.setattr(tune_module, "check_correctness", lambda workload, mod, target: Check(not mod.startswith("wrong")))
     wrong = []
-    node, correct = _checked_best(tree, None, None, lambda n, m: wrong.append((n.candidate.mod, m)))
+    node, correct, _ = _checked_best(tree, None, None, lambda n, m: wrong.append((n.candidate.mod, m)))
     assert node.candidate.mod == "right" and correct
     assert wrong == [("wrong-fast", "max error 3.2")]

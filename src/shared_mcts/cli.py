@@ -29,7 +29,7 @@ from .run_folder import measurements_kept, run_identity
 from .search.selection import selector_names
 from .show import show
 from .space.space import SPACE_HELP, SPACES
-from .tune import tune
+from .tuning import tune
 from .version import __version__
 from .workloads import get_workload, list_workloads
 

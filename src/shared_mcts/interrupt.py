@@ -75,25 +75,49 @@ def _end(describe: Callable[[], str]) -> None:
 @contextmanager
 def exit_on_interrupt(describe: Callable[[], str]) -> Iterator[None]:
     """Within the block, Ctrl-C (SIGINT) ends the process with one line, `shared-mcts:
-    interrupted: ` + describe(), and exit code 130. Enter it before any thread or child process
-    is started: they inherit the blocked signal from the thread that starts them."""
+    interrupted: ` + describe(), and exit code 130. Threads and child processes started inside
+    it inherit the blocked signal from the thread that starts them.
+
+    Threads that already run (numpy's OpenBLAS starts its own when numpy is imported) do not
+    block it, and the kernel delivers a process-wide signal to one of them: Python's C handler,
+    which runs in whatever thread gets the signal, writes it to a wakeup pipe that a second
+    waiter reads. With no such thread the signal stays pending for the sigwait waiter."""
     if threading.current_thread() is not threading.main_thread():
-        yield  # signal masks can only be arranged from the main thread
+        yield  # signal masks and wakeup fds can only be arranged from the main thread
         return
     closing = threading.Event()
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_write, False)
 
-    def wait() -> None:
-        signal.sigwait({signal.SIGINT})
+    def end_unless_closing() -> None:
         if not closing.is_set():
             _end(describe)
 
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    waiter = threading.Thread(target=wait, name="shared-mcts-interrupt", daemon=True)
-    waiter.start()
+    def pending() -> None:
+        signal.sigwait({signal.SIGINT})
+        end_unless_closing()
+
+    def delivered() -> None:
+        os.read(wake_read, 1)
+        end_unless_closing()
+
+    previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    previous_handler = signal.signal(signal.SIGINT, lambda signum, frame: None)  # so the C handler writes the pipe
+    previous_wakeup = signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
+    waiters = [threading.Thread(target=target, name=f"shared-mcts-interrupt-{target.__name__}", daemon=True)
+               for target in (pending, delivered)]
+    for waiter in waiters:
+        waiter.start()
     try:
         yield
     finally:
         closing.set()
-        signal.pthread_kill(waiter.ident, signal.SIGINT)  # wakes the waiter, which sees `closing`
-        waiter.join()
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        signal.pthread_kill(waiters[0].ident, signal.SIGINT)  # wakes the sigwait waiter, which sees `closing`
+        os.write(wake_write, b"\0")  # and the pipe's reader
+        for waiter in waiters:
+            waiter.join()
+        signal.set_wakeup_fd(previous_wakeup)
+        signal.signal(signal.SIGINT, previous_handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
+        os.close(wake_read)
+        os.close(wake_write)

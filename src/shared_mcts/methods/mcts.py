@@ -1,4 +1,4 @@
-"""Our MCTS (shared_mcts.tune) as a bench method; the models, router and space are parameters."""
+"""Our MCTS (shared_mcts.tuning.tune) as a bench method; the models, router and space are parameters."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import asdict
 
 from ..models import ModelSpec
 from ..progress import Progress
-from ..tune import tune
+from ..tuning import tune
 from .base import MethodContext, MethodResult
 
 # The plain `mcts` bench method expands with each model in turn: every earlier bench of it did,

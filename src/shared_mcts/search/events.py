@@ -1,6 +1,6 @@
 """The events of a tuning run, as dataclasses: what the engine and the run report, in order.
 
-Observers (the ledger, the progress display, LLM accounting; tune.py) receive them; the ledger
+Observers (the ledger, the progress display, LLM accounting; tuning.py) receive them; the ledger
 stores `as_record()`, one JSON object per line with an "event" key, which is what a resumed or
 replayed run reads back (so the records keep their names and fields). Pure: no TVM.
 """
@@ -73,7 +73,7 @@ class MeasurementEvent(Event):
     predicted_score: float | None
 
 
-# -- the run's events (tune.py, llm/caller.py) -------------------------------------------------
+# -- the run's events (tuning.py, llm/caller.py) -------------------------------------------------
 
 
 @dataclass
