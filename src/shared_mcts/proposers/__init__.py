@@ -94,10 +94,11 @@ def workload_info(workload) -> dict:
             "dtype": workload.dtype, "flops": workload.flops}
 
 
-def make_proposers(specs: list[ModelSpec], space, ranker, hardware: dict, workload: Any = None,
+def make_proposers(specs: Sequence, space, ranker, hardware: dict, workload: Any = None,
                    llm: LLMOptions | None = None) -> dict[str, Proposer]:
-    """One proposer per spec. LLM backends are created here, so a missing key or model file is
-    reported before any measurement."""
+    """One proposer per spec (ModelSpecs or their texts). LLM backends are created here, so a
+    missing key or model file is reported before any measurement."""
+    specs = model_specs(specs)
     context = BuiltinContext(space, ranker, hardware)
     llm = llm or LLMOptions()
     cache = None
