@@ -44,7 +44,7 @@ def _kill_after(proc, run, measured: int, extra_s: float = 0.0, timeout_s: float
 @pytest.mark.parametrize("measured, extra_s", [
     pytest.param(0, 0.0, id="before-any-measurement", marks=pytest.mark.slow),
     pytest.param(4, 0.0, id="between-batches"),
-    pytest.param(4, 1.5, id="mid-batch"),
+    pytest.param(4, 1.5, id="mid-batch", marks=pytest.mark.slow),  # the random point lands mid-batch too
     pytest.param(9, 0.3, id="late", marks=pytest.mark.slow),
     # A point drawn anew each run, inside the test (printed, to rerun a failure with its values).
     pytest.param(None, None, id="random-point"),
