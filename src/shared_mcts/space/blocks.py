@@ -56,9 +56,9 @@ class Contraction:
     block: str
     spatial: tuple[str, ...]  # iterator names in loop order
     reduction: tuple[str, ...]
-    extents: dict = field(hash=False, compare=False)
-    output: Operand = None  # type: ignore[assignment]
-    operands: tuple[Operand, Operand] = None  # type: ignore[assignment]
+    extents: dict = field(hash=False, compare=False)  # iterator name -> extent
+    output: Operand
+    operands: tuple[Operand, Operand]
 
     def layouts(self, limit: int = 2) -> list[MicroLayout]:
         """The micro-kernel layouts worth trying, best first (at most `limit`, to keep the number
@@ -135,59 +135,58 @@ def _strip(name: str) -> str:
     return name[2:] if name.startswith("v_") else name
 
 
+def _access(load_or_store, params: dict[str, int], weights: frozenset[int]) -> Operand:
+    """An operand (or the output) of a contraction, from its buffer access."""
+    buffer = str(load_or_store.buffer.name if hasattr(load_or_store, "buffer") else load_or_store.source.name)
+    param = params.get(buffer)
+    dims = tuple(frozenset(_strip(v) for v in _vars_in(index)) for index in load_or_store.indices)
+    return Operand(buffer, dims, param, param is not None and param in weights)
+
+
+def _contraction(name: str, block, params: dict[str, int], weights: frozenset[int]) -> Contraction | None:
+    """The block as a contraction `O[s] = O[s] + X[..] * Y[..]`, or None if it is not one."""
+    from tvm import tirx  # TVM: loaded on use (seconds to import)
+
+    kinds = {_strip(str(iv.var.name)): int(iv.iter_type) for iv in block.iter_vars}
+    extents = {_strip(str(iv.var.name)): int(iv.dom.extent) for iv in block.iter_vars}
+    spatial = tuple(v for v, k in kinds.items() if k == DATA_PAR)
+    reduction = tuple(v for v, k in kinds.items() if k == COMM_REDUCE)
+    body = block.body
+    if not (reduction and block.init is not None and isinstance(body, tirx.BufferStore)
+            and len(kinds) == len(spatial) + len(reduction) and isinstance(body.value, tirx.Add)):
+        return None
+    for accumulated, product in ((body.value.a, body.value.b), (body.value.b, body.value.a)):
+        if (isinstance(product, tirx.Mul) and hasattr(accumulated, "source")
+                and str(accumulated.source.name) == str(body.buffer.name) and len(_loads(product)) == 2
+                and all(hasattr(side, "source") for side in (product.a, product.b))):
+            operands = (_access(product.a, params, weights), _access(product.b, params, weights))
+            return Contraction(name, spatial, reduction, extents, _access(body, params, frozenset()), operands)
+    return None
+
+
 def analyze(func, weights: frozenset[int] = frozenset()) -> BlockAnalysis:
     """Classify the blocks of an unscheduled PrimFunc. `weights`: parameter positions declared
     layout-free (constants such as model weights)."""
     from tvm import tirx  # TVM: loaded on use (seconds to import)
     from tvm.s_tir import Schedule  # TVM: loaded on use (seconds to import)
 
-    params = {}
-    for i, p in enumerate(func.params):
-        params[str(p.name)] = i
+    params = {str(p.name): i for i, p in enumerate(func.params)}
     sch = Schedule(func)
     names = _block_names(func)
-    contractions, injective, others = {}, {}, []
-    consumers: dict[str, list[str]] = {}
-    writes_of = {}
-    for name in names:
-        block = sch.get(sch.get_sblock(name))
-        writes_of[name] = {str(w.source.name) for w in block.writes}
+    blocks = {name: sch.get(sch.get_sblock(name)) for name in names}
     readers: dict[str, list[str]] = {}
-    for name in names:
-        block = sch.get(sch.get_sblock(name))
-        for r in block.reads:
-            readers.setdefault(str(r.source.name), []).append(name)
-    for name in names:
-        consumers[name] = sorted({c for buf in writes_of[name] for c in readers.get(buf, []) if c != name})
-    for name in names:
-        block = sch.get(sch.get_sblock(name))
-        kinds = {_strip(str(iv.var.name)): int(iv.iter_type) for iv in block.iter_vars}
-        extents = {_strip(str(iv.var.name)): int(iv.dom.extent) for iv in block.iter_vars}
-        spatial = tuple(v for v, k in kinds.items() if k == DATA_PAR)
-        reduction = tuple(v for v, k in kinds.items() if k == COMM_REDUCE)
-        body = block.body
-        contraction = None
-        if reduction and block.init is not None and isinstance(body, tirx.BufferStore) and len(kinds) == len(spatial) + len(reduction):
-            value = body.value
-            if isinstance(value, tirx.Add):
-                for acc, prod in ((value.a, value.b), (value.b, value.a)):
-                    loads = _loads(prod)
-                    if (isinstance(prod, tirx.Mul) and hasattr(acc, "source") and str(acc.source.name) == str(body.buffer.name)
-                            and len(loads) == 2 and all(hasattr(side, "source") for side in (prod.a, prod.b))):
-                        def operand(load):
-                            buf = str(load.source.name)
-                            param = params.get(buf)
-                            dims = tuple(frozenset(_strip(v) for v in _vars_in(ix)) for ix in load.indices)
-                            return Operand(buf, dims, param, param is not None and param in weights)
-
-                        out = Operand(str(body.buffer.name), tuple(frozenset(_strip(v) for v in _vars_in(ix)) for ix in body.indices),
-                                      params.get(str(body.buffer.name)), False)
-                        contraction = Contraction(name, spatial, reduction, extents, out, (operand(prod.a), operand(prod.b)))
-                        break
+    for name, block in blocks.items():
+        for region in block.reads:
+            readers.setdefault(str(region.source.name), []).append(name)
+    contractions, injective, others = {}, {}, []
+    for name, block in blocks.items():
+        consumers = sorted({c for w in block.writes for c in readers.get(str(w.source.name), []) if c != name})
+        contraction = _contraction(name, block, params, weights)
+        is_reduction = any(int(iv.iter_type) == COMM_REDUCE for iv in block.iter_vars)
         if contraction is not None and contraction.layouts():
             contractions[name] = contraction
-        elif not reduction and isinstance(body, tirx.BufferStore) and consumers[name]:
-            injective[name] = Injective(name, tuple(consumers[name]))
+        elif not is_reduction and isinstance(block.body, tirx.BufferStore) and consumers:
+            injective[name] = Injective(name, tuple(consumers))
         else:
             others.append(name)
     return BlockAnalysis(contractions, injective, others, names)

@@ -108,7 +108,10 @@ def apply_structure(sch, analysis: BlockAnalysis, structure: dict, lanes: int) -
     for name in analysis.order:
         if name not in analysis.injective:
             continue
-        if structure.get(f"{name}/{MATERIALIZE}", name not in _inlined_by_default(analysis)):
+        # Elementwise blocks that feed a contraction have a knob (default: its first choice,
+        # materialize); the others are always inlined.
+        feeds_contraction = any(c in analysis.contractions for c in analysis.injective[name].consumers)
+        if structure.get(f"{name}/{MATERIALIZE}", feeds_contraction):
             materialized.append(name)
         else:
             sch.compute_inline(sch.get_sblock(name))
@@ -118,11 +121,6 @@ def apply_structure(sch, analysis: BlockAnalysis, structure: dict, lanes: int) -
         elif name in materialized or name in analysis.others:
             _parallel_outer(sch, name, lanes, vectorize=name in materialized)
     return sites
-
-
-def _inlined_by_default(analysis: BlockAnalysis) -> set[str]:
-    """Elementwise blocks with no structural knob: inlined, unless they feed nothing inlinable."""
-    return {n for n, inj in analysis.injective.items() if not any(c in analysis.contractions for c in inj.consumers)}
 
 
 def _parallel_outer(sch, name: str, lanes: int, vectorize: bool) -> None:
@@ -154,7 +152,7 @@ def _move_last(sch, block, buffer, dims: tuple, var: str) -> None:
     sch.transform_layout(block, buffer, lambda *idx: [idx[i] for i in order])
 
 
-def _pack_in_kernel(sch, block, contraction: Contraction, layout: MicroLayout) -> None:
+def _pack_in_kernel(sch, block, layout: MicroLayout) -> None:
     """Copy the streamed parameter into a buffer whose last index is the vector iterator, so the
     micro-kernel reads whole vectors (the copy is part of the kernel and of its timing)."""
     node = sch.get(block)
@@ -169,7 +167,7 @@ def _pack_in_kernel(sch, block, contraction: Contraction, layout: MicroLayout) -
 def _micro_kernel(sch, contraction: Contraction, layout: MicroLayout, lanes: int) -> list[TileSite]:
     block = sch.get_sblock(contraction.block)
     if layout.needs_packing and not layout.streamed.weight:
-        _pack_in_kernel(sch, block, contraction, layout)
+        _pack_in_kernel(sch, block, layout)
     iters = contraction.spatial + contraction.reduction
     loops = dict(zip(iters, sch.get_loops(block)))
     name = contraction.block
@@ -189,8 +187,7 @@ def _micro_kernel(sch, contraction: Contraction, layout: MicroLayout, lanes: int
     sites.append(TileSite(f"{name}/{layout.row}/tile", ("parallel", "cache block", "register rows")))
     outer_k, inner_k = [], []
     for k in contraction.reduction:
-        extent = contraction.extents[k]
-        k0, k1 = sch.split(loops[k], sch.sample_perfect_tile(loops[k], n=2, max_innermost_factor=max(MAX_INNER_REDUCTION, min(extent, 16))))
+        k0, k1 = sch.split(loops[k], sch.sample_perfect_tile(loops[k], n=2, max_innermost_factor=MAX_INNER_REDUCTION))
         sites.append(TileSite(f"{name}/{k}/tile", ("outer", "unrolled inner")))
         outer_k.append(k0)
         inner_k.append(k1)
