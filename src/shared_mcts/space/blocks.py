@@ -96,6 +96,10 @@ class BlockAnalysis:
     others: list[str]  # reductions that are not contractions (softmax max/sum), and anything else
     order: list[str]  # every block, in program order
 
+    def contractions_fed_by(self, name: str) -> list[str]:
+        """The contractions that read the elementwise block `name` (those it could be inlined into)."""
+        return [c for c in self.injective[name].consumers if c in self.contractions]
+
 
 def _vars_in(expr) -> frozenset[str]:
     """Names of the variables an index expression uses (affine index arithmetic only)."""

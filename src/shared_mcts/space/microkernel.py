@@ -73,8 +73,8 @@ def structural_choices(analysis: BlockAnalysis) -> list[StructuralChoice]:
             out.append(StructuralChoice(f"{name}/{VECTOR}", tuple(lay.vector for lay in layouts),
                                         f"which output iterator of '{name}' the register micro-kernel spreads over "
                                         f"SIMD lanes: {words}"))
-    for name, block in analysis.injective.items():
-        feeds = [c for c in block.consumers if c in analysis.contractions]
+    for name in analysis.injective:
+        feeds = analysis.contractions_fed_by(name)
         if feeds:
             out.append(StructuralChoice(f"{name}/{MATERIALIZE}", (True, False),
                                         f"elementwise block '{name}': true = computed once into its own buffer by a "
@@ -110,8 +110,7 @@ def apply_structure(sch, analysis: BlockAnalysis, structure: dict, lanes: int) -
             continue
         # Elementwise blocks that feed a contraction have a knob (default: its first choice,
         # materialize); the others are always inlined.
-        feeds_contraction = any(c in analysis.contractions for c in analysis.injective[name].consumers)
-        if structure.get(f"{name}/{MATERIALIZE}", feeds_contraction):
+        if structure.get(f"{name}/{MATERIALIZE}", bool(analysis.contractions_fed_by(name))):
             materialized.append(name)
         else:
             sch.compute_inline(sch.get_sblock(name))
