@@ -117,6 +117,8 @@ def test_records_carry_provenance_and_load(tmp_path, target):
     assert load["other_share"] == pytest.approx(load["other_cpu_s"] / (load["wall_s"] * load["cores"]))
     host = json.loads((out / "bench.json").read_text())["host"]
     assert host["peak_measured_gflops"] > 0 and "FMA kernel" in host["peak_measured_how"]
+    # each run's own peak goes into its cells (bench.json keeps the first run's)
+    assert record["peak"] == {"gflops": host["peak_measured_gflops"], "how": host["peak_measured_how"]}
 
 
 def _burn(n: int = 3_000_000) -> None:
@@ -193,6 +195,19 @@ def test_load_judgement():
     # Right after our own cell the load average counts that cell: not a sign of others.
     share, flagged, why = judge(0.9, 0.0, 10.0, 2, False)
     assert not flagged and "not judged" in why
+
+
+def test_first_cell_is_judged_by_the_load_average_before_the_bench_began(monkeypatch):
+    from shared_mcts.bench import load
+
+    readings = iter([0.1, 0.8, 0.8, 0.9, 0.9])  # creation; the bench's start-up then raised it
+    monkeypatch.setattr(load, "loadavg_1min", lambda: next(readings))
+    meter = load.LoadMeter()
+    meter.start()
+    first = meter.stop()
+    assert first.loadavg_before == 0.1 and not first.flagged, first
+    meter.start()  # later cells read it afresh (judged only long after our previous cell)
+    assert meter.stop().loadavg_before == 0.8
 
 
 def test_provenance_of_a_checkout_and_of_a_copy(tmp_path):

@@ -108,15 +108,20 @@ def judge(loadavg_before: float, other_cpu_s: float, wall_s: float, cores: int, 
 
 
 class LoadMeter:
-    """start() before a cell, stop() after it, in the bench process."""
+    """start() before a cell, stop() after it, in the bench process. Made before the bench's own
+    start-up (importing TVM, measuring the peak): that work raises the load average too, so the
+    first cell is judged by the load average the bench found when it began."""
 
     def __init__(self) -> None:
         self.cpus = os.sched_getaffinity(0)
+        self._loadavg_at_creation: float | None = loadavg_1min()
         self._last_stop: float | None = None
         self._start: tuple[float, float, float, float] | None = None
 
     def start(self) -> None:
-        self._start = (time.monotonic(), loadavg_1min(), busy_cpu_s(self.cpus), own_tree_cpu_s())
+        loadavg = loadavg_1min() if self._loadavg_at_creation is None else self._loadavg_at_creation
+        self._loadavg_at_creation = None
+        self._start = (time.monotonic(), loadavg, busy_cpu_s(self.cpus), own_tree_cpu_s())
 
     def stop(self) -> LoadRecord:
         assert self._start is not None, "stop() without start()"

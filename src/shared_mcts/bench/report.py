@@ -355,6 +355,25 @@ def _peak(host: dict) -> tuple[float | None, str]:
     return None, "no peak recorded in bench.json"
 
 
+def _cell_peak(record: dict, folder_peak: float | None) -> float | None:
+    """The peak measured by the bench run that measured this cell; bench.json's (the folder's
+    first run) for cells recorded before runs stored their own."""
+    return _positive(_dict(record.get("peak")).get("gflops")) or folder_peak
+
+
+def _run_peaks_line(res: BenchResults) -> str | None:
+    """What the per-cell peaks were, when cells carry their own."""
+    peaks = Counter(p for r in res.records if (p := _positive(_dict(r.get("peak")).get("gflops"))))
+    if not peaks:
+        return None
+    without = sum(1 for r in res.records if not _positive(_dict(r.get("peak")).get("gflops")))
+    return (f"- Each bench run measures the peak again and stores it in its cells: {len(peaks)} measured peak"
+            f"{'s' if len(peaks) > 1 else ''} here, {min(peaks):.0f}-{max(peaks):.0f} GFLOP/s. `% of peak` is the "
+            "median over seeds of each cell's GFLOP/s over the peak its own run measured"
+            + (f" ({without} cells recorded before runs stored a peak use the one above)" if without else "")
+            + ": a machine whose speed changed between runs is judged against its speed at the time.")
+
+
 def _latency_sections(res: BenchResults, peak: float | None) -> list[str]:
     lines = []
     for workload in res.workloads:
@@ -378,13 +397,15 @@ def _latency_sections(res: BenchResults, peak: float | None) -> list[str]:
                 continue
             med = statistics.median(latency.values())
             gflops = flops / med / 1e9 if flops else None
+            shares = [flops / latency[s] / 1e9 / p for s in latency if flops and (p := _cell_peak(cells[s], peak))]
+            of_peak = statistics.median(shares) if shares else None
             bias = [search[s] / latency[s] for s in latency if s in search]
             lines.append(
                 f"| {_md_escape(method)} | {trials or '-'} | {ok} | {format_latency(med)} | "
                 f"{format_latency(min(latency.values()))} - {format_latency(max(latency.values()))} | "
                 f"{format_latency(statistics.median(search.values())) if search else '-'} | "
                 f"{f'{statistics.median(bias):.2f}' if bias else '-'} | "
-                f"{f'{gflops:.1f}' if gflops else '-'} | {f'{100 * gflops / peak:.1f}%' if gflops and peak else '-'} |"
+                f"{f'{gflops:.1f}' if gflops else '-'} | {f'{100 * of_peak:.1f}%' if of_peak else '-'} |"
                 + "".join(f" {anchor / med:.2f}x |" for _, anchor in anchors)
                 + f" {Basis.of((cells[s] for s in latency), len(latency)).column()} |")
         lines.append("")
@@ -463,10 +484,11 @@ def write_report(bench_dir: Path) -> Path:
         f"- fp32 peak (formula): {_md_escape(settings.get('peak_formula', 'not recorded'))}",
     ]
     if _positive(host.get("peak_measured_gflops")):
-        lines.append(f"- fp32 peak (measured): {host['peak_measured_gflops']:.0f} GFLOP/s, "
+        lines.append(f"- fp32 peak (measured by the folder's first run): {host['peak_measured_gflops']:.0f} GFLOP/s, "
                      f"{_md_escape(host.get('peak_measured_how', 'how not recorded'))}")
+    run_peaks = _run_peaks_line(res)
     lines += [
-        f"- % of peak is {peak_words}.",
+        f"- % of peak is {peak_words}." if run_peaks is None else run_peaks,
         f"- Measurement: {settings.get('measure')} (median of repeats per candidate; parallel builds, serial runs)",
         f"- Versions (bench.json, from the bench's first run): {settings.get('versions')}",
         "- Latency = median over seeds of each cell's **re-measured** latency (`latency_s`): the best schedule, "

@@ -123,6 +123,7 @@ def run_bench(workloads: list[str], method_names: list[str], trials: list[int], 
     """Run every cell not yet in `out/results.jsonl`. `max_cells` stops after that many new
     cells (used by tests to simulate an interrupted run)."""
     progress = progress or Progress()
+    load = LoadMeter()  # before our own start-up raises the load average
     for name in workloads:
         get_workload(name)  # fail on a bad name before anything runs
     methods = [get_method(m, models) for m in method_names]
@@ -140,7 +141,9 @@ def run_bench(workloads: list[str], method_names: list[str], trials: list[int], 
     measurer = Measurer(target, measure)
     by_name = {m.name: m for m in methods}
     provenance = collect_provenance(target, host.model_name).as_dict()
-    load = LoadMeter()
+    # bench.json keeps the first run's peak; a machine whose speed changes between resumed runs
+    # needs each run's own, so '% of peak' divides every cell by the peak measured beside it.
+    peak = {"gflops": host.peak_measured_gflops, "how": host.peak_measured_how}
     new_records = []
     for n, cell in enumerate(todo[: max_cells if max_cells is not None else len(todo)], start=1):
         label = f"[{n}/{len(todo)}] {cell.workload} {cell.method}" + (f" {cell.trials} trials" if cell.trials else "") + f" seed {cell.seed}"
@@ -150,6 +153,7 @@ def run_bench(workloads: list[str], method_names: list[str], trials: list[int], 
                           remeasure_repeat)
         record["load"] = load.stop().as_dict()
         record["provenance"] = provenance
+        record["peak"] = peak
         record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         append_record(out / RESULTS, record)
         new_records.append(record)
