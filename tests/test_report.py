@@ -189,6 +189,16 @@ def test_percent_of_peak_divides_each_cell_by_its_own_runs_peak(tmp_path):
     assert "% of peak is of the measured peak" not in text
 
 
+def test_a_method_is_compared_with_itself_on_the_stock_space(tmp_path):
+    _settings(tmp_path)
+    for seed, (widened, stock) in enumerate([(0.010, 0.020), (0.010, 0.040)]):
+        append_record(tmp_path / RESULTS, _record("w", "mcts", 32, seed, widened))
+        append_record(tmp_path / RESULTS, _record("w", "mcts@stock", 32, seed, stock))
+    text = write_report(tmp_path).read_text()
+    assert "### Widened space over another space" in text
+    assert "| 2 | 2.83x |" in _row(text, "w", "32", "mcts", "mcts@stock")  # 2x and 4x, paired by seed
+
+
 def test_torn_and_foreign_lines_do_not_crash_the_report(tmp_path):
     _settings(tmp_path)
     for seed in range(2):

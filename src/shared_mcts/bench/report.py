@@ -299,6 +299,12 @@ def comparison_sections(res: BenchResults) -> list[ComparisonSection]:
                 "MetaSchedule to beat, and a choice that favours MetaSchedule (picking the best of several noisy "
                 "configurations flatters it).")
         sections.append(ComparisonSection("Over MetaSchedule", text, rows(pairs)))
+    # The same method on another design space (`mcts` and `mcts@stock`): what the space gains it.
+    other_spaces = [(m.partition("@")[0], m) for m in searching if "@" in m and m.partition("@")[0] in searching]
+    if other_spaces:
+        sections.append(ComparisonSection(
+            "Widened space over another space", "Each method over itself searching the space named after `@`.",
+            rows((widened, other, _fixed(other)) for widened, other in other_spaces)))
     singles = [m for m in res.methods if m.startswith("mcts-single:")]
     if len(singles) > 1:
         sections.append(ComparisonSection(
