@@ -205,7 +205,8 @@ def test_first_cell_is_judged_by_the_load_average_before_the_bench_began(monkeyp
     meter = load.LoadMeter()
     meter.start()
     first = meter.stop()
-    assert first.loadavg_before == 0.1 and not first.flagged, first
+    # (other processes' CPU time over a few milliseconds may flag it on its own: not judged here)
+    assert first.loadavg_before == 0.1 and "load average" not in first.why, first
     meter.start()  # later cells read it afresh (judged only long after our previous cell)
     assert meter.stop().loadavg_before == 0.8
 
