@@ -361,18 +361,24 @@ def _peak(host: dict) -> tuple[float | None, str]:
     return None, "no peak recorded in bench.json"
 
 
+def _run_peak(record: dict) -> float | None:
+    """The peak measured by the bench run that measured this cell; None for cells recorded
+    before runs stored their own."""
+    return _positive(_dict(record.get("peak")).get("gflops"))
+
+
 def _cell_peak(record: dict, folder_peak: float | None) -> float | None:
-    """The peak measured by the bench run that measured this cell; bench.json's (the folder's
-    first run) for cells recorded before runs stored their own."""
-    return _positive(_dict(record.get("peak")).get("gflops")) or folder_peak
+    """The cell's own run's peak, else bench.json's (the folder's first run)."""
+    return _run_peak(record) or folder_peak
 
 
 def _run_peaks_line(res: BenchResults) -> str | None:
     """What the per-cell peaks were, when cells carry their own."""
-    peaks = Counter(p for r in res.records if (p := _positive(_dict(r.get("peak")).get("gflops"))))
+    run_peaks = [_run_peak(r) for r in res.records]
+    peaks = {p for p in run_peaks if p}
     if not peaks:
         return None
-    without = sum(1 for r in res.records if not _positive(_dict(r.get("peak")).get("gflops")))
+    without = run_peaks.count(None)
     return (f"- Each bench run measures the peak again and stores it in its cells: {len(peaks)} measured peak"
             f"{'s' if len(peaks) > 1 else ''} here, {min(peaks):.0f}-{max(peaks):.0f} GFLOP/s. `% of peak` is the "
             "median over seeds of each cell's GFLOP/s over the peak its own run measured"
