@@ -112,13 +112,18 @@ def test_records_carry_provenance_and_load(tmp_path, target):
     assert {"shared_mcts", "tvm", "numpy", "python"} <= set(prov["versions"])
     assert prov["target"] == target and prov["llvm_cpu"] == target["mcpu"] and prov["cpu"]
     load = record["load"]
-    assert set(load) == {"loadavg_before", "loadavg_after", "other_cpu_s", "wall_s", "cores", "other_share", "flagged", "why"}
+    assert set(load) == {"loadavg_before", "loadavg_after", "other_cpu_s", "wall_s", "cores", "other_share", "flagged", "why",
+                         "machine_share"}
     assert load["cores"] == len(os.sched_getaffinity(0)) and load["wall_s"] > 0 and load["other_cpu_s"] >= 0
     assert load["other_share"] == pytest.approx(load["other_cpu_s"] / (load["wall_s"] * load["cores"]))
     host = json.loads((out / "bench.json").read_text())["host"]
     assert host["peak_measured_gflops"] > 0 and "FMA kernel" in host["peak_measured_how"]
     # each run's own peak goes into its cells (bench.json keeps the first run's)
     assert record["peak"] == {"gflops": host["peak_measured_gflops"], "how": host["peak_measured_how"]}
+    # the machine's speed beside the re-measure, judged against that peak
+    probes = record["remeasure"]["machine_gflops"]
+    assert len(probes) == 2 and min(probes) > 0
+    assert load["machine_share"] == pytest.approx(min(probes) / host["peak_measured_gflops"])
 
 
 def _burn(n: int = 3_000_000) -> None:
@@ -195,6 +200,20 @@ def test_load_judgement():
     # Right after our own cell the load average counts that cell: not a sign of others.
     share, flagged, why = judge(0.9, 0.0, 10.0, 2, False)
     assert not flagged and "not judged" in why
+    # A machine that ran the peak kernel slowly beside the re-measure, with no busy process in sight.
+    share, flagged, why = judge(0.1, 0.0, 10.0, 2, True, machine_share=0.45)
+    assert flagged and "peak FMA kernel ran at 45% of the bench's peak" in why
+    assert not judge(0.1, 0.0, 10.0, 2, True, machine_share=0.9)[1]
+
+
+def test_machine_share_is_the_slowest_probe_over_the_peak():
+    from shared_mcts.bench.run import machine_share
+
+    record = {"remeasure": {"machine_gflops": [400.0, 300.0]}, "remeasure_inkernel": {"machine_gflops": [200.0, 390.0]}}
+    assert machine_share(record, 400.0) == pytest.approx(0.5)
+    assert machine_share({"remeasure": {"machine_gflops": []}}, 400.0) is None  # a remote device: no probe
+    assert machine_share({"status": "ok"}, 400.0) is None  # an anchor: nothing re-measured
+    assert machine_share(record, None) is None
 
 
 def test_first_cell_is_judged_by_the_load_average_before_the_bench_began(monkeypatch):

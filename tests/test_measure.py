@@ -65,6 +65,7 @@ def test_remeasure_in_a_fresh_process(target):
     assert len(again.samples_s) == 5
     assert again.min_s <= again.median_s <= again.max_s
     assert again.iqr_s >= 0
+    assert len(again.machine_gflops) == 2 and min(again.machine_gflops) > 0  # the FMA probe before and after
 
 
 def test_remeasure_failure_is_reported(target):

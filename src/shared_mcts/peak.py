@@ -86,27 +86,39 @@ def kernel_inputs(threads: int, lanes: int, accumulators: int = ACCUMULATORS, se
     return a, np.ones(lanes, "float32"), np.full(lanes, STEP, "float32")
 
 
-def _measure(target: dict, lanes: int) -> MeasuredPeak:
-    import tvm  # heavy: TVM, on use
+class FmaProbe:
+    """The FMA kernel compiled and checked once, timed as often as asked: the peak at a bench's
+    start, and the machine's speed beside each later measurement (a shared VM's speed changes)."""
 
-    threads = int(target["num-cores"])
-    use_target_cores(target)  # TVM's default on x86 is half the CPUs: one core of two here
-    executable = tvm.compile(tvm.IRModule({"main": fma_kernel(threads, lanes)}), target=tvm.target.Target(target))
-    fmas = fma_instructions(executable.mod.inspect_source("asm"))
-    module = executable.jit()
-    dev = tvm.cpu()
-    a, x, y = kernel_inputs(threads, lanes)
-    args = [tvm.runtime.tensor(v, dev) for v in (a, x, y, np.zeros_like(a))]
-    module["main"](*args)
-    if not np.array_equal(args[3].numpy(), a + np.float32(ITERATIONS * STEP)):
-        raise RuntimeError("the FMA kernel computed a wrong result")
-    timings = module.time_evaluator("main", dev, number=1, repeat=REPEAT, min_repeat_ms=MIN_REPEAT_MS)(*args).results
-    # The fastest timing: interference from other processes only ever slows the kernel down.
-    gflops = kernel_flops(threads, lanes) / min(timings) / 1e9
-    isa = "; ".join(f"vfmadd on {reg}: {n} in the code" for reg, n in sorted(fmas.items())) or "no FMA instructions: mul + add"
-    how = (f"TVM/LLVM FMA kernel for mcpu {target.get('mcpu', 'generic')}: {threads} threads x {ACCUMULATORS} "
-           f"accumulators of {lanes} fp32 lanes ({isa}), fastest of {REPEAT} timings of >= {MIN_REPEAT_MS} ms")
-    return MeasuredPeak(gflops, how)
+    def __init__(self, target: dict, lanes: int) -> None:
+        import tvm  # heavy: TVM, on use
+
+        self.threads, self.lanes = int(target["num-cores"]), lanes
+        use_target_cores(target)  # TVM's default on x86 is half the CPUs: one core of two here
+        executable = tvm.compile(tvm.IRModule({"main": fma_kernel(self.threads, lanes)}), target=tvm.target.Target(target))
+        self.fmas = fma_instructions(executable.mod.inspect_source("asm"))
+        self.module = executable.jit()
+        self.dev = tvm.cpu()
+        a, x, y = kernel_inputs(self.threads, lanes)
+        self.args = [tvm.runtime.tensor(v, self.dev) for v in (a, x, y, np.zeros_like(a))]
+        self.module["main"](*self.args)
+        if not np.array_equal(self.args[3].numpy(), a + np.float32(ITERATIONS * STEP)):
+            raise RuntimeError("the FMA kernel computed a wrong result")
+
+    def gflops(self) -> float:
+        timer = self.module.time_evaluator("main", self.dev, number=1, repeat=REPEAT, min_repeat_ms=MIN_REPEAT_MS)
+        # The fastest timing: interference from other processes only ever slows the kernel down.
+        return kernel_flops(self.threads, self.lanes) / min(timer(*self.args).results) / 1e9
+
+    def how(self, target: dict) -> str:
+        isa = "; ".join(f"vfmadd on {reg}: {n} in the code" for reg, n in sorted(self.fmas.items())) or "no FMA instructions: mul + add"
+        return (f"TVM/LLVM FMA kernel for mcpu {target.get('mcpu', 'generic')}: {self.threads} threads x {ACCUMULATORS} "
+                f"accumulators of {self.lanes} fp32 lanes ({isa}), fastest of {REPEAT} timings of >= {MIN_REPEAT_MS} ms")
+
+
+def _measure(target: dict, lanes: int) -> MeasuredPeak:
+    probe = FmaProbe(target, lanes)
+    return MeasuredPeak(probe.gflops(), probe.how(target))
 
 
 @functools.cache

@@ -117,6 +117,13 @@ def run_cell(cell: Cell, method, target: dict, measurer: Measurer, cell_dir: Pat
     return record
 
 
+def machine_share(record: dict, peak_gflops: float | None) -> float | None:
+    """The slowest FMA probe timed beside this cell's re-measures over the bench's peak; None
+    without a probe (no re-measure, a remote device) or without a peak."""
+    probes = [g for key in ("remeasure", "remeasure_inkernel") for g in record.get(key, {}).get("machine_gflops", [])]
+    return min(probes) / peak_gflops if probes and peak_gflops else None
+
+
 def run_bench(workloads: list[str], method_names: list[str], trials: list[int], seeds: list[int], out: Path,
               target: dict, measure: MeasureConfig, progress: Progress | None = None, remeasure_repeat: int = 10,
               max_cells: int | None = None, models: list | None = None) -> list[dict]:
@@ -151,7 +158,7 @@ def run_bench(workloads: list[str], method_names: list[str], trials: list[int], 
         load.start()
         record = run_cell(cell, by_name[cell.method], target, measurer, out / "cells" / cell.dirname, progress, label,
                           remeasure_repeat)
-        record["load"] = load.stop().as_dict()
+        record["load"] = load.stop(machine_share(record, peak["gflops"])).as_dict()
         record["provenance"] = provenance
         record["peak"] = peak
         record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")

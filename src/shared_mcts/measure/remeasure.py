@@ -12,7 +12,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -27,18 +27,21 @@ class Remeasurement:
     max_s: float
     iqr_s: float
     samples_s: list[float]
+    # GFLOP/s of the FMA peak kernel right before and right after the samples, in the same
+    # process: a machine that slowed down (a shared VM) shows here, a slow schedule does not.
+    machine_gflops: list[float] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-def summarize(samples: list[float]) -> Remeasurement:
+def summarize(samples: list[float], machine_gflops: list[float] | None = None) -> Remeasurement:
     ordered = sorted(samples)
     if len(ordered) >= 4:
         q1, _, q3 = statistics.quantiles(ordered, n=4)
     else:
         q1, q3 = ordered[0], ordered[-1]
-    return Remeasurement(statistics.median(ordered), ordered[0], ordered[-1], q3 - q1, ordered)
+    return Remeasurement(statistics.median(ordered), ordered[0], ordered[-1], q3 - q1, ordered, list(machine_gflops or []))
 
 
 def packs_weights(mod) -> bool:
@@ -72,7 +75,8 @@ def remeasure(mod, target: dict, repeat: int = 20, min_repeat_ms: int = 100, tim
         if proc.returncode != 0 or not result.exists():
             why = last_line(proc.stderr or proc.stdout, empty="no output")
             raise RuntimeError(f"remeasure failed (exit {proc.returncode}): {why}")
-        return summarize(json.loads(result.read_text())["samples_s"])
+        answer = json.loads(result.read_text())
+        return summarize(answer["samples_s"], answer["machine_gflops"])
 
 
 def _child(request_path: str, result_path: str) -> None:
@@ -95,8 +99,19 @@ def _child(request_path: str, result_path: str) -> None:
     module = tvm.compile(mod, target=tvm.target.Target(request["target"])).jit()
     module["main"](*args)  # warm-up: first call pays page faults and lazy init
     timer = module.time_evaluator("main", dev, number=1, repeat=request["repeat"], min_repeat_ms=request["min_repeat_ms"])
+    probe = _machine_probe(request["target"])
+    machine_gflops = [probe.gflops()] if probe else []
     samples = [float(s) for s in timer(*args).results]
-    Path(result_path).write_text(json.dumps({"samples_s": samples}))
+    machine_gflops += [probe.gflops()] if probe else []
+    Path(result_path).write_text(json.dumps({"samples_s": samples, "machine_gflops": machine_gflops}))
+
+
+def _machine_probe(target: dict):
+    """The peak FMA kernel for this CPU target; None where there is none (non-llvm targets)."""
+    from ..hardware import simd_lanes_fp32, target_features
+    from ..peak import FmaProbe
+
+    return FmaProbe(target, simd_lanes_fp32(target_features(target))) if target.get("kind") == "llvm" else None
 
 
 if __name__ == "__main__":
