@@ -206,6 +206,27 @@ def test_load_judgement():
     assert not judge(0.1, 0.0, 10.0, 2, True, machine_share=0.9)[1]
 
 
+def test_a_re_measure_on_a_slow_machine_is_repeated_and_the_slow_tries_kept():
+    from shared_mcts.bench.run import REMEASURE_TRIES, _remeasure_on_a_normal_machine
+    from shared_mcts.measure.remeasure import summarize
+
+    class Remeasurer:  # a fake measurer: each re-measure's FMA probe in GFLOP/s, in turn
+        def __init__(self, probes):
+            self.probes, self.calls = list(probes), 0
+
+        def remeasure(self, mod, repeat, prepacked):
+            self.calls += 1
+            return summarize([float(self.calls)], self.probes.pop(0))
+
+    kept, slow = _remeasure_on_a_normal_machine(Remeasurer([[200.0, 450.0], [440.0, 450.0]]), None, 3, True, 460.0)
+    assert kept.samples_s == [2.0] and [r.samples_s for r in slow] == [[1.0]]
+    assert _remeasure_on_a_normal_machine(Remeasurer([[450.0, 420.0]]), None, 3, True, 460.0)[1] == []
+    fake = Remeasurer([[200.0, 200.0]] * REMEASURE_TRIES)
+    kept, slow = _remeasure_on_a_normal_machine(fake, None, 3, True, 460.0)
+    assert fake.calls == REMEASURE_TRIES and len(slow) == REMEASURE_TRIES - 1  # then the load flag says so
+    assert _remeasure_on_a_normal_machine(Remeasurer([[]]), None, 3, True, 460.0)[1] == []  # no probe: nothing to judge
+
+
 def test_machine_share_is_the_slowest_probe_over_the_peak():
     from shared_mcts.bench.run import machine_share
 
