@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import last_line
+from ..hardware import simd_lanes_fp32, target_features
+from ..peak import FmaProbe
 
 
 @dataclass
@@ -108,9 +110,6 @@ def _child(request_path: str, result_path: str) -> None:
 
 def _machine_probe(target: dict):
     """The peak FMA kernel for this CPU target; None where there is none (non-llvm targets)."""
-    from ..hardware import simd_lanes_fp32, target_features
-    from ..peak import FmaProbe
-
     return FmaProbe(target, simd_lanes_fp32(target_features(target))) if target.get("kind") == "llvm" else None
 
 
